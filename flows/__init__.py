@@ -1,0 +1,19 @@
+"""Run hetflow plans for real: Prefect 3 flows over a dask.distributed cluster.
+
+Heavy modules (Prefect, Dask) load on first use, so ``import flows`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["run_plan"]
+
+_LAZY = {"run_plan": "flows.flow"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(name)

@@ -1,0 +1,85 @@
+"""What a graph task runs: a registry of *ops* by name.
+
+A task node may carry ``op`` (a registered name) and ``params`` (a JSON-able dict). The executor calls::
+
+    fn(*parent_results, **params, **context)
+
+with the parents' results in the order of ``TaskGraph.parents(task)`` and, when the function accepts them,
+the keywords ``device`` (the device class of the worker it runs on, ``"gpu"`` or ``"cpu"``), ``worker``
+(the planned worker's name) and ``task`` (the task id). Ops must be idempotent: Dask may run a task again
+after a worker dies. A task without ``op`` runs :func:`emulate`.
+
+Examples
+--------
+>>> @register_op("demo.add")
+... def add(*xs, offset=0):
+...     return sum(xs) + offset
+>>> call_op("demo.add", [1, 2], {"offset": 10}, device="cpu", worker="cpu0", task="t")
+13
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["register_op", "resolve_op", "call_op", "emulate", "OPS"]
+
+OPS: dict[str, Callable[..., Any]] = {}
+
+# Modules that register ops when imported, by op-name prefix.
+_PROVIDERS = {"llm.": "flows.llm_ops"}
+
+
+def register_op(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``fn`` under ``name``."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        OPS[name] = fn
+        return fn
+
+    return deco
+
+
+def resolve_op(name: str | None) -> Callable[..., Any]:
+    """The function registered as ``name`` (``None`` means :func:`emulate`)."""
+    if name is None:
+        return emulate
+    if name not in OPS:
+        for prefix, module in _PROVIDERS.items():
+            if name.startswith(prefix):
+                importlib.import_module(module)
+    if name not in OPS:
+        raise KeyError(f"unknown op {name!r}; registered: {', '.join(sorted(OPS)) or 'none'}")
+    return OPS[name]
+
+
+def call_op(name: str | None, inputs: Sequence[Any], params: Mapping[str, Any] | None, **context: Any) -> Any:
+    """Run op ``name`` on ``inputs`` with ``params`` plus whichever ``context`` keywords it accepts."""
+    fn = resolve_op(name)
+    kwargs = dict(params or {})
+    signature = inspect.signature(fn)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    for key, value in context.items():
+        if takes_any or key in signature.parameters:
+            kwargs.setdefault(key, value)
+    return fn(*inputs, **kwargs)
+
+
+@register_op("emulate")
+def emulate(*inputs: Any, seconds: float = 0.0, task: Any = None, **_: Any) -> str:
+    """Sleep ``seconds`` (the planned duration, scaled) and return a digest of the task and its inputs.
+
+    The digest makes merged results checkable: the same graph gives the same sink values whatever the
+    placement, retries or re-plans.
+    """
+    if seconds > 0:
+        time.sleep(seconds)
+    h = hashlib.sha256(repr(task).encode())
+    for x in inputs:
+        h.update(repr(x).encode())
+    return h.hexdigest()[:16]

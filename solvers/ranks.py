@@ -1,0 +1,94 @@
+"""Task priorities shared by the list schedulers: upward/downward ranks and PEFT's optimistic cost table.
+
+Averages follow SAGA (the reference implementation the tests compare against): mean run time over the
+workers that can run a task, mean transfer time over unordered worker pairs with self-pairs counted as
+free (:meth:`Problem.mean_comm`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from solvers.problem import Problem
+
+__all__ = ["upward_rank", "downward_rank", "optimistic_cost_table"]
+
+
+def upward_rank(problem: Problem) -> np.ndarray:
+    """HEFT's ``rank_u``: mean run time plus the longest mean path (run + transfer) to an exit task.
+
+    ``rank_u(t) = w̄(t) + max_{s in succ(t)} (c̄(t, s) + rank_u(s))``
+    """
+    latency, per_byte = problem.mean_comm_coefficients
+    mean_exec = problem.mean_exec
+    rank = np.zeros(problem.n)
+    for i in range(problem.n - 1, -1, -1):
+        best = 0.0
+        for j, nbytes in zip(problem.succs[i], problem.succ_bytes[i]):
+            best = max(best, latency + nbytes * per_byte + rank[j])
+        rank[i] = mean_exec[i] + best
+    return rank
+
+
+def downward_rank(problem: Problem, *, variant: str = "published") -> np.ndarray:
+    """CPOP's ``rank_d``: the longest mean path from an entry task, excluding the task itself.
+
+    ``variant="published"`` (Topcuoglu et al. 2002): ``rank_d(t) = max_p (rank_d(p) + w̄(p) + c̄(p, t))``.
+    ``variant="saga"`` reproduces SAGA 2.0.2's ``downward_rank``, which adds the task's *own* cost divided
+    by the mean worker speed instead of the parent's mean run time; it exists so that the test suite can
+    compare with SAGA's CpopScheduler, whose critical path differs from the paper's because of it.
+    """
+    if variant not in ("published", "saga"):
+        raise ValueError(f"unknown downward rank variant {variant!r}")
+    latency, per_byte = problem.mean_comm_coefficients
+    mean_exec = problem.mean_exec
+    if variant == "saga":
+        speeds = np.array([w.speed for w in problem.cluster.workers])
+        raw_cost = np.where(problem.runnable, problem.exec * speeds, 0.0).sum(1) / problem.runnable.sum(1)
+        own = raw_cost / speeds.mean()
+    rank = np.zeros(problem.n)
+    for j in range(problem.n):
+        best = 0.0
+        for i, nbytes in zip(problem.preds[j], problem.pred_bytes[j]):
+            step = latency + nbytes * per_byte + (own[j] if variant == "saga" else mean_exec[i])
+            best = max(best, rank[i] + step)
+        rank[j] = best
+    return rank
+
+
+def optimistic_cost_table(problem: Problem, comm: str = "mean") -> np.ndarray:
+    """PEFT's optimistic cost table (Arabnejad & Barbosa 2014), a dynamic program from the exit tasks.
+
+    ``OCT(t, p) = max_{s in succ(t)} min_{p'} [OCT(s, p') + w(s, p') + (p' != p) c(t, s)]`` with
+    ``OCT(exit, p) = 0``. ``comm="mean"`` uses the mean transfer time ``c̄(t, s)`` as published;
+    ``comm="exact"`` uses the real link ``c(t, s, p, p')``, which matters on clusters with fast and slow
+    links (the DP planner's cost-to-go table).
+
+    Returns
+    -------
+    ndarray of shape (n_tasks, n_workers)
+
+    Examples
+    --------
+    >>> from taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 1.0, "gpu": 1.0}); g.add_task("b", {"gpu": 2.0})
+    >>> g.add_edge("a", "b", bytes=3e9)
+    >>> optimistic_cost_table(Problem(g, Cluster.local(gpus=1, cpus=1)), comm="exact").tolist()
+    [[2.0, 5.0], [0.0, 0.0]]
+    """
+    n, W = problem.n, problem.n_workers
+    oct_ = np.zeros((n, W))
+    exact = comm == "exact"
+    if not exact:
+        latency, per_byte = problem.mean_comm_coefficients
+    for i in range(n - 1, -1, -1):
+        row = oct_[i]
+        for j, nbytes in zip(problem.succs[i], problem.succ_bytes[i]):
+            value = oct_[j] + problem.exec[j]  # cost to go if the child runs on p'
+            if exact:
+                # min over p' of value[p'] + comm(p -> p'); comm matrix is zero on the diagonal
+                step = (value[None, :] + problem.latency + nbytes * problem.inv_bandwidth).min(axis=1)
+            else:
+                step = np.minimum(value, value.min() + latency + nbytes * per_byte)
+            np.maximum(row, step, out=row)
+    return oct_

@@ -1,0 +1,223 @@
+"""`TaskGraph`: a DAG of tasks with a cost per device class and bytes on every edge.
+
+The graph is a thin, validated view over a :class:`networkx.DiGraph` (``TaskGraph.G``):
+
+* node attribute ``cost``: ``{device_class: seconds}`` at speed 1. A class that is missing means the
+  task cannot run on workers of that class.
+* node attribute ``kind`` (optional): a label such as ``"preprocess"`` used for grouping and plots.
+* node attributes ``op``/``params`` (optional): what :mod:`flows` runs for the task.
+* edge attribute ``bytes``: size of the data the child reads from the parent (default 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+
+from taskgraph.errors import CostError, CycleError, DeviceError, FormatError
+
+__all__ = ["TaskGraph", "check_number"]
+
+Task = Hashable
+
+
+def check_number(value: Any, what: str, *, positive: bool = False) -> float:
+    """Return ``value`` as a float, or raise :class:`CostError` if it is not a finite, non-negative number.
+
+    Examples
+    --------
+    >>> check_number(2, "cost of task 'a'")
+    2.0
+    >>> check_number(float("nan"), "cost of task 'a'")
+    Traceback (most recent call last):
+    ...
+    taskgraph.errors.CostError: cost of task 'a' is nan; it must be a finite number >= 0
+    """
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise CostError(f"{what} is {value!r}; it must be a finite number {bound}") from None
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise CostError(f"{what} is {value!r}; it must be a finite number {bound}")
+    return value
+
+
+class TaskGraph:
+    """A validated DAG of tasks with per-device-class costs and edge bytes.
+
+    Parameters
+    ----------
+    G : networkx.DiGraph, optional
+        Graph whose nodes carry ``cost`` dicts and whose edges carry ``bytes``. It is used as is (not
+        copied); attributes are normalised to floats in place.
+    name : str, optional
+        Graph name, stored in ``G.graph["name"]``.
+    validate : bool
+        Check costs, bytes and acyclicity now (default). Builders that add tasks one by one pass False
+        and call :meth:`validate` at the end.
+
+    Examples
+    --------
+    >>> g = TaskGraph(name="tiny")
+    >>> g.add_task("pre", {"cpu": 2.0}, kind="preprocess")
+    >>> g.add_task("emb", {"cpu": 12.0, "gpu": 0.6}, kind="features")
+    >>> g.add_edge("pre", "emb", bytes=8e6)
+    >>> g.validate().tasks
+    ['pre', 'emb']
+    >>> g.cost("emb")["gpu"], g.bytes("pre", "emb")
+    (0.6, 8000000.0)
+    """
+
+    def __init__(self, G: nx.DiGraph | None = None, *, name: str | None = None, validate: bool = True):
+        if G is None:
+            G = nx.DiGraph()
+        if not isinstance(G, nx.DiGraph) or G.is_multigraph():
+            raise FormatError("a task graph must be a networkx DiGraph (not a multigraph)")
+        self.G = G
+        if name is not None:
+            G.graph["name"] = name
+        if validate:
+            self.validate()
+
+    # -- building -------------------------------------------------------------------------------
+    def add_task(self, task: Task, cost: Mapping[str, float], kind: str | None = None, **attrs: Any) -> None:
+        """Add a task with its cost per device class (seconds at speed 1)."""
+        attrs["cost"] = dict(cost)
+        if kind is not None:
+            attrs["kind"] = kind
+        self.G.add_node(task, **attrs)
+        self._invalidate()
+
+    def add_edge(self, parent: Task, child: Task, bytes: float = 0.0) -> None:  # noqa: A002
+        """Add a dependency: ``child`` reads ``bytes`` bytes produced by ``parent``."""
+        for t in (parent, child):
+            if t not in self.G:
+                raise FormatError(f"edge {parent!r} -> {child!r} names unknown task {t!r}")
+        self.G.add_edge(parent, child, bytes=bytes)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self.__dict__.pop("tasks", None)
+
+    # -- validation -----------------------------------------------------------------------------
+    def validate(self) -> TaskGraph:
+        """Check the graph and normalise its numbers; return ``self``.
+
+        Raises
+        ------
+        CycleError
+            The graph has a cycle (the message lists it).
+        CostError
+            A cost or edge size is negative, NaN, infinite or not a number.
+        DeviceError
+            A task has no cost for any device class, or a device class name is not a non-empty string.
+        """
+        G = self.G
+        for t, data in G.nodes(data=True):
+            cost = data.get("cost")
+            if not isinstance(cost, Mapping) or not cost:
+                raise DeviceError(f"task {t!r} has no cost for any device class")
+            clean = {}
+            for device, seconds in cost.items():
+                if not isinstance(device, str) or not device:
+                    raise DeviceError(f"task {t!r} names device class {device!r}; it must be a non-empty string")
+                clean[device] = check_number(seconds, f"cost of task {t!r} on {device!r}")
+            data["cost"] = clean
+        for u, v, data in G.edges(data=True):
+            data["bytes"] = check_number(data.get("bytes", 0.0), f"bytes on edge {u!r} -> {v!r}")
+        self._invalidate()
+        if not nx.is_directed_acyclic_graph(G):
+            cycle = nx.find_cycle(G)
+            path = " -> ".join(repr(u) for u, _ in cycle) + f" -> {cycle[0][0]!r}"
+            raise CycleError(f"task graph has a cycle: {path}")
+        return self
+
+    # -- queries --------------------------------------------------------------------------------
+    @cached_property
+    def tasks(self) -> list[Task]:
+        """Tasks in a deterministic topological order (ties broken by the order tasks were added)."""
+        order = {t: i for i, t in enumerate(self.G)}
+        return list(nx.lexicographical_topological_sort(self.G, key=order.__getitem__))
+
+    @property
+    def name(self) -> str:
+        return str(self.G.graph.get("name", "graph"))
+
+    def cost(self, task: Task) -> dict[str, float]:
+        """Cost of ``task`` per device class (seconds at speed 1)."""
+        return self.G.nodes[task]["cost"]
+
+    def kind(self, task: Task) -> str:
+        """The task's ``kind`` label, or ``"task"`` when it has none."""
+        return str(self.G.nodes[task].get("kind", "task"))
+
+    def bytes(self, parent: Task, child: Task) -> float:
+        """Bytes the child reads from the parent."""
+        return float(self.G.edges[parent, child].get("bytes", 0.0))
+
+    def parents(self, task: Task) -> list[Task]:
+        return list(self.G.predecessors(task))
+
+    def children(self, task: Task) -> list[Task]:
+        return list(self.G.successors(task))
+
+    @property
+    def sources(self) -> list[Task]:
+        return [t for t in self.tasks if self.G.in_degree(t) == 0]
+
+    @property
+    def sinks(self) -> list[Task]:
+        return [t for t in self.tasks if self.G.out_degree(t) == 0]
+
+    @property
+    def device_classes(self) -> set[str]:
+        """Every device class named by some task's cost."""
+        return {d for _, c in self.G.nodes(data="cost") for d in c}
+
+    def subgraph(self, tasks: Iterable[Task]) -> TaskGraph:
+        """A new graph (copied attributes) induced on ``tasks``."""
+        return TaskGraph(self.G.subgraph(list(tasks)).copy(), validate=False)
+
+    def __len__(self) -> int:
+        return self.G.number_of_nodes()
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+    def __contains__(self, task: object) -> bool:
+        return task in self.G
+
+    def __repr__(self) -> str:
+        return f"TaskGraph({self.name!r}, tasks={len(self)}, edges={self.G.number_of_edges()})"
+
+    # -- files ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """networkx node-link data with the edge list under ``"edges"`` (DESIGN.md's format)."""
+        from taskgraph.io import graph_to_dict
+
+        return graph_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskGraph:
+        from taskgraph.io import graph_from_dict
+
+        return graph_from_dict(data)
+
+    def save(self, path: str) -> None:
+        from taskgraph.io import save_graph
+
+        save_graph(self, path)
+
+    @classmethod
+    def load(cls, path: str) -> TaskGraph:
+        """Load a node-link JSON graph or a WfCommons WfFormat file (detected by its ``"workflow"`` key)."""
+        from taskgraph.io import load_graph
+
+        return load_graph(path)

@@ -4,12 +4,11 @@
 solvers and :func:`lower_bound` tells how far any makespan can go.
 """
 
+import solvers.builtin  # noqa: F401  (registers the built-in solvers)
 from solvers.bounds import lower_bound
 from solvers.problem import Problem
 from solvers.registry import SOLVERS, plan, register_solver, solver_names
 from solvers.schedule import InvalidSchedule, Placement, Schedule
-
-import solvers.builtin  # noqa: E402,F401,I001  (registers the built-in solvers)
 
 __all__ = [
     "plan",

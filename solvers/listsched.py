@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from solvers.problem import Problem
 
-__all__ = ["ListResult", "list_schedule", "Timelines"]
+__all__ = ["ListResult", "list_schedule", "PartialSchedule", "Timelines", "ready_order"]
 
 
 @dataclass
@@ -87,12 +87,104 @@ class Timelines:
         self.max_gap[w] = max(self.max_gap[w], end - start)
 
 
+class PartialSchedule:
+    """A schedule under construction: the state every list scheduler (and the DP planner) advances.
+
+    ``ready_times(i)`` gives task ``i``'s data-ready time on every worker, ``start_times(i, ready)`` its
+    earliest start there (insertion policy or append), and ``assign`` commits a placement.
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        insertion: bool = True,
+        release: np.ndarray | None = None,
+        worker_available: np.ndarray | None = None,
+    ):
+        n, W = problem.n, problem.n_workers
+        self.problem = problem
+        self.insertion = insertion
+        self.release = release
+        self.worker = np.full(n, -1, dtype=np.int64)
+        self.start = np.zeros(n)
+        self.finish = np.zeros(n)
+        self.done = np.zeros(n, dtype=bool)
+        self.lines = Timelines(W, worker_available)
+        self._zeros = np.zeros(W)
+
+    def ready_times(self, i: int) -> np.ndarray:
+        """When all of task ``i``'s inputs can be on each worker (its parents must be placed)."""
+        p_ = self.problem
+        ready = self._zeros.copy() if self.release is None else np.full(p_.n_workers, self.release[i])
+        worker, finish, done = self.worker, self.finish, self.done
+        for p, nbytes in zip(p_.preds[i], p_.pred_bytes[i]):
+            if not done[p]:
+                raise ValueError(f"task {p_.tasks[i]!r} is scheduled before its parent {p_.tasks[p]!r}")
+            wp = worker[p]
+            np.maximum(ready, finish[p] + p_.latency[wp] + nbytes * p_.inv_bandwidth[wp], out=ready)
+        return ready
+
+    def start_times(self, i: int, ready: np.ndarray) -> np.ndarray:
+        """Earliest start of task ``i`` on every worker given its data-ready times."""
+        lines = self.lines
+        est = np.maximum(ready, lines.avail)
+        if self.insertion:
+            duration = self.problem.exec[i]
+            for w in np.flatnonzero((lines.max_gap >= duration) & (lines.max_gap > 0)):
+                est[w] = lines.insertion_start(w, ready[w], duration[w])
+        return est
+
+    def start_on(self, i: int, w: int, ready: float) -> float:
+        """Earliest start of task ``i`` on worker ``w`` alone."""
+        if self.insertion:
+            return self.lines.insertion_start(w, ready, self.problem.exec[i, w])
+        return max(ready, self.lines.avail[w])
+
+    def assign(self, i: int, w: int, start: float) -> float:
+        """Place task ``i`` on ``w`` at ``start``; return its finish time."""
+        f = start + self.problem.exec[i, w]
+        self.worker[i], self.start[i], self.finish[i] = w, start, f
+        self.lines.place(w, start, f)
+        self.done[i] = True
+        return f
+
+    def result(self) -> ListResult:
+        if not self.done.all():
+            raise ValueError("the order does not contain every task")
+        return ListResult(self.worker, self.start, self.finish)
+
+
+def ready_order(problem: Problem, priority: np.ndarray, heads: Sequence[int] | None = None) -> Iterator[int]:
+    """Yield tasks from a ready list, highest ``priority`` first (lower index on ties).
+
+    The consumer places each yielded task before asking for the next. With ``heads`` (a mask of
+    tasks to yield), other tasks are released silently — the DP planner places a whole chain per head.
+    """
+    preds, succs = problem.preds, problem.succs
+    missing = [len(preds[i]) for i in range(problem.n)]
+    heap = [(-priority[i], i) for i in range(problem.n) if missing[i] == 0]
+    heapq.heapify(heap)
+    while heap:
+        _, i = heapq.heappop(heap)
+        yield i
+        stack = [i]
+        while stack:
+            for j in succs[stack.pop()]:
+                missing[j] -= 1
+                if missing[j] == 0:
+                    if heads is None or heads[j]:
+                        heapq.heappush(heap, (-priority[j], j))
+                    else:
+                        stack.append(j)
+
+
 def list_schedule(
     problem: Problem,
     *,
     order: Sequence[int] | None = None,
     priority: np.ndarray | None = None,
-    bias: np.ndarray | Callable[[int, np.ndarray], np.ndarray] | None = None,
+    bias: np.ndarray | None = None,
     pinned: Mapping[int, int] | None = None,
     insertion: bool = True,
     release: np.ndarray | None = None,
@@ -107,7 +199,7 @@ def list_schedule(
         Fixed order of task indices (each task after its parents). Exclusive with ``priority``.
     priority : ndarray, optional
         Ready-list priority per task, highest first; ties go to the lower task index.
-    bias : ndarray (n, W) or callable ``(task, finish_row) -> bias_row``, optional
+    bias : ndarray (n, W), optional
         Added to each worker's finish time when choosing the worker (not to the schedule itself).
     pinned : mapping task -> worker, optional
         Tasks that must go to a given worker (ignored where the task cannot run there).
@@ -122,68 +214,23 @@ def list_schedule(
     -------
     ListResult
     """
-    n, W = problem.n, problem.n_workers
-    exec_, latency, inv_bw = problem.exec, problem.latency, problem.inv_bandwidth
-    preds, pred_bytes, succs = problem.preds, problem.pred_bytes, problem.succs
-    worker = np.full(n, -1, dtype=np.int64)
-    start = np.zeros(n)
-    finish = np.zeros(n)
-    lines = Timelines(W, worker_available)
-    pinned = pinned or {}
-    bias_fn = bias if callable(bias) else None
-    bias_table = None if callable(bias) else bias
-    zeros = np.zeros(W)
-
     if order is None:
         if priority is None:
             raise ValueError("list_schedule needs an order or a priority")
-        missing = [len(preds[i]) for i in range(n)]
-        heap = [(-priority[i], i) for i in range(n) if missing[i] == 0]
-        heapq.heapify(heap)
-
-        def tasks():
-            while heap:
-                _, i = heapq.heappop(heap)
-                yield i
-                for j in succs[i]:
-                    missing[j] -= 1
-                    if missing[j] == 0:
-                        heapq.heappush(heap, (-priority[j], j))
-
-        sequence = tasks()
-    else:
-        sequence = iter(order)
-
-    done = np.zeros(n, dtype=bool)
-    for i in sequence:
-        ready = zeros.copy() if release is None else np.full(W, release[i])
-        for p, nbytes in zip(preds[i], pred_bytes[i]):
-            if not done[p]:
-                raise ValueError(f"task {problem.tasks[i]!r} is scheduled before its parent {problem.tasks[p]!r}")
-            wp = worker[p]
-            np.maximum(ready, finish[p] + latency[wp] + nbytes * inv_bw[wp], out=ready)
-        duration = exec_[i]
-        w_pin = pinned.get(i)
-        if w_pin is not None and np.isfinite(duration[w_pin]):
-            w = w_pin
-            s = lines.insertion_start(w, ready[w], duration[w]) if insertion else max(ready[w], lines.avail[w])
-        else:
-            est = np.maximum(ready, lines.avail)
-            if insertion:
-                for w in np.flatnonzero((lines.max_gap >= duration) & (lines.max_gap > 0)):
-                    est[w] = lines.insertion_start(w, ready[w], duration[w])
-            eft = est + duration
-            if bias_table is not None:
-                w = int(np.argmin(eft + bias_table[i]))
-            elif bias_fn is not None:
-                w = int(np.argmin(eft + bias_fn(i, eft)))
-            else:
-                w = int(np.argmin(eft))
-            s = est[w]
-        f = s + duration[w]
-        worker[i], start[i], finish[i] = w, s, f
-        lines.place(w, s, f)
-        done[i] = True
-    if not done.all():
-        raise ValueError("the order does not contain every task")
-    return ListResult(worker, start, finish)
+        order = ready_order(problem, priority)
+    state = PartialSchedule(problem, insertion=insertion, release=release, worker_available=worker_available)
+    exec_ = problem.exec
+    pinned = pinned or {}
+    for i in order:
+        ready = state.ready_times(i)
+        w = pinned.get(i)
+        if w is not None and np.isfinite(exec_[i, w]):
+            state.assign(i, w, state.start_on(i, w, ready[w]))
+            continue
+        est = state.start_times(i, ready)
+        key = est + exec_[i]
+        if bias is not None:
+            key = key + bias[i]
+        w = int(np.argmin(key))
+        state.assign(i, w, est[w])
+    return state.result()

@@ -195,7 +195,9 @@ class Schedule:
                 device = cluster.worker(p.worker).device
                 raise InvalidSchedule(f"task {p.task!r} cannot run on {p.worker!r} (device class {device!r})")
             if abs(p.duration - want) > eps:
-                raise InvalidSchedule(f"task {p.task!r} lasts {p.duration:g} s on {p.worker!r}; the cost model says {want:g} s")
+                raise InvalidSchedule(
+                    f"task {p.task!r} lasts {p.duration:g} s on {p.worker!r}; the cost model says {want:g} s"
+                )
             for parent in graph.G.predecessors(p.task):
                 q = self.by_task[parent]
                 arrival = q.finish + cluster.comm_time(q.worker, p.worker, graph.bytes(parent, p.task))
@@ -213,6 +215,5 @@ class Schedule:
 
     def recount_transfers(self, graph: TaskGraph) -> float:
         """Bytes that move between different workers under this plan."""
-        return float(
-            sum(b for u, v, b in graph.G.edges(data="bytes", default=0.0) if self.by_task[u].worker != self.by_task[v].worker)
-        )
+        where = {t: p.worker for t, p in self.by_task.items()}
+        return float(sum(b for u, v, b in graph.G.edges(data="bytes", default=0.0) if where[u] != where[v]))

@@ -20,7 +20,7 @@ from scipy.sparse import coo_matrix
 from solvers.problem import Problem
 from taskgraph import Cluster, TaskGraph
 
-__all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound"]
+__all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound", "lp_relaxation"]
 
 
 def path_bound(problem: Problem) -> float:
@@ -36,20 +36,23 @@ def path_bound(problem: Problem) -> float:
     return float(finish.min(axis=1).max()) if problem.n else 0.0
 
 
-def lp_bound(problem: Problem) -> float:
-    """Smallest ``T`` such that the work fits the device classes' total speed (solved with HiGHS)."""
+def lp_relaxation(problem: Problem) -> tuple[float, np.ndarray, list[str]]:
+    """Solve the work-vs-capacity LP; return ``(T, prices, classes)``.
+
+    ``prices[c]`` is the dual value of class ``c``'s capacity (``sum_c prices[c] * capacity[c] == 1``):
+    one more second of work at speed 1 on class ``c`` raises the bound by ``prices[c]`` seconds. The DP
+    planner charges it as the opportunity cost of running a task on a scarce class.
+    """
     classes = sorted(problem.cluster.devices)
     capacity = np.array([sum(w.speed for w in problem.cluster.workers if w.device == c) for c in classes])
-    # cost at speed 1 per task and class (inf where it cannot run)
     first = {c: next(w for w, wk in enumerate(problem.cluster.workers) if wk.device == c) for c in classes}
     speeds = np.array([problem.cluster.workers[first[c]].speed for c in classes])
-    cost = np.stack([problem.exec[:, first[c]] for c in classes], axis=1) * speeds
+    cost = np.stack([problem.exec[:, first[c]] for c in classes], axis=1) * speeds  # at speed 1
     task_idx, class_idx = np.nonzero(np.isfinite(cost))
     n_vars = len(task_idx) + 1  # x[t, c] ..., T
-    values = cost[task_idx, class_idx]
     rows = np.concatenate([class_idx, np.arange(len(classes))])
     cols = np.concatenate([np.arange(len(task_idx)), np.full(len(classes), n_vars - 1)])
-    data = np.concatenate([values, -capacity])
+    data = np.concatenate([cost[task_idx, class_idx], -capacity])
     a_ub = coo_matrix((data, (rows, cols)), shape=(len(classes), n_vars)).tocsr()
     a_eq = coo_matrix(
         (np.ones(len(task_idx)), (task_idx, np.arange(len(task_idx)))), shape=(problem.n, n_vars)
@@ -62,7 +65,12 @@ def lp_bound(problem: Problem) -> float:
     )
     if not result.success:  # pragma: no cover - the LP is always feasible for a runnable graph
         raise RuntimeError(f"lower-bound LP failed: {result.message}")
-    return float(result.x[-1])
+    return float(result.x[-1]), np.maximum(-result.ineqlin.marginals, 0.0), classes
+
+
+def lp_bound(problem: Problem) -> float:
+    """Smallest ``T`` such that the work fits the device classes' total speed (solved with HiGHS)."""
+    return lp_relaxation(problem)[0]
 
 
 def lower_bounds(problem: Problem) -> dict[str, float]:

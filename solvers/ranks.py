@@ -36,7 +36,9 @@ def downward_rank(problem: Problem, *, variant: str = "published") -> np.ndarray
     ``variant="published"`` (Topcuoglu et al. 2002): ``rank_d(t) = max_p (rank_d(p) + w̄(p) + c̄(p, t))``.
     ``variant="saga"`` reproduces SAGA 2.0.2's ``downward_rank``, which adds the task's *own* cost divided
     by the mean worker speed instead of the parent's mean run time; it exists so that the test suite can
-    compare with SAGA's CpopScheduler, whose critical path differs from the paper's because of it.
+    compare with SAGA's CpopScheduler, whose critical path differs from the paper's because of it. SAGA
+    also joins several entry tasks under a zero-cost super source, so there each entry task's rank is its
+    own term instead of 0.
     """
     if variant not in ("published", "saga"):
         raise ValueError(f"unknown downward rank variant {variant!r}")
@@ -47,7 +49,11 @@ def downward_rank(problem: Problem, *, variant: str = "published") -> np.ndarray
         raw_cost = np.where(problem.runnable, problem.exec * speeds, 0.0).sum(1) / problem.runnable.sum(1)
         own = raw_cost / speeds.mean()
     rank = np.zeros(problem.n)
+    super_source = variant == "saga" and sum(not p for p in problem.preds) > 1
     for j in range(problem.n):
+        if super_source and not problem.preds[j]:
+            rank[j] = own[j]  # parent = SAGA's super source: rank 0, no bytes
+            continue
         best = 0.0
         for i, nbytes in zip(problem.preds[j], problem.pred_bytes[j]):
             step = latency + nbytes * per_byte + (own[j] if variant == "saga" else mean_exec[i])

@@ -35,12 +35,12 @@ programs and keeps the best plan it finds:
    ``price(t, c) = y_c cost(t, c) - min_c' y_c' cost(t, c')``. Charging it keeps a scarce GPU for the tasks
    that gain most from it, so a fast upstream stage does not flood the GPU with work a CPU could do.
 
-The planner runs a portfolio of passes on the shared list-scheduling core — HEFT and PEFT themselves,
-then cost-to-go/chain/price variants — and improves the best with a critical-path local search
-(re-placing each task of the current critical path on every other capable worker, re-simulating the fixed
-order) until its time budget is spent. It returns the best plan seen, so it is never worse than the HEFT
-and PEFT plans it computed. On graphs of at most ``exact_tasks`` tasks the exact DP over downsets
-(:mod:`solvers.exact`) runs first and, when it proves optimality within its node budget, its plan wins.
+The planner runs a portfolio of passes on the shared list-scheduling core — HEFT, PEFT and CPOP
+themselves, then cost-to-go/chain/price variants — and improves the best with an iterated critical-path
+local search (:mod:`solvers.search`) until its time budget is spent. It returns the best plan seen, so
+it is never worse than the HEFT, PEFT and CPOP plans it computed. On graphs of at most ``exact_tasks``
+tasks the exact DP over downsets (:mod:`solvers.exact`) runs first and, when it proves optimality
+within its node budget, its plan wins.
 
 Complexity: the tables cost ``O(E W^2)`` (cost-to-go) and ``O(V + E)`` (ranks); each pass
 ``O((V + E) W)`` numpy work; the chain DP adds ``O(K W^2)`` per chain of length ``K``.
@@ -56,13 +56,17 @@ import numpy as np
 from solvers.bounds import lp_relaxation
 from solvers.cpop import cpop
 from solvers.heft import heft
-from solvers.listsched import ListResult, PartialSchedule, Timelines, list_schedule, ready_order
+from solvers.listsched import ListResult, PartialSchedule, list_schedule, ready_order
 from solvers.peft import peft
 from solvers.problem import Problem
 from solvers.ranks import optimistic_cost_table, upward_rank
 from solvers.registry import register_solver
+from solvers.search import local_search
 
-__all__ = ["dp", "chains", "work_prices", "simulate", "critical_path"]
+__all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS", "FULL_PORTFOLIO"]
+
+SEARCH_STEPS = 600_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
+FULL_PORTFOLIO = 40_000  # tasks x workers up to which every DP pass runs
 
 
 @dataclass
@@ -71,6 +75,7 @@ class _Best:
     name: str = ""
     moved: float = np.inf
     tried: dict[str, float] = field(default_factory=dict)
+    kicks: int = 0
 
     def offer(self, name: str, result: ListResult, problem: Problem) -> None:
         makespan = result.makespan
@@ -126,7 +131,8 @@ def work_prices(problem: Problem) -> np.ndarray:
     speed = np.array([w.speed for w in problem.cluster.workers])
     class_price = np.array([prices[classes.index(w.device)] for w in problem.cluster.workers])
     runnable = problem.runnable
-    charged = np.where(runnable, problem.exec * speed * class_price, np.inf)  # y_c * cost(t, c)
+    charged = np.full(problem.exec.shape, np.inf)
+    np.multiply(problem.exec, speed * class_price, out=charged, where=runnable)  # y_c * cost(t, c)
     return charged - charged.min(axis=1, keepdims=True)
 
 
@@ -160,101 +166,12 @@ def _chain_pass(problem: Problem, priority: np.ndarray, cost_to_go: np.ndarray |
     return state.result()
 
 
-def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray) -> ListResult:
-    """Times of a fixed assignment and order (insertion policy), with scalar arithmetic for speed."""
-    n = problem.n
-    latency = problem.latency.tolist()
-    inv_bw = problem.inv_bandwidth.tolist()
-    exec_ = problem.exec
-    w_list = worker.tolist()
-    finish = [0.0] * n
-    start = [0.0] * n
-    lines = Timelines(problem.n_workers)
-    preds, pred_bytes = problem.preds, problem.pred_bytes
-    for i in order.tolist():
-        w = w_list[i]
-        ready = 0.0
-        for p, nbytes in zip(preds[i], pred_bytes[i]):
-            wp = w_list[p]
-            arrival = finish[p] + latency[wp][w] + nbytes * inv_bw[wp][w]
-            if arrival > ready:
-                ready = arrival
-        duration = float(exec_[i, w])
-        s = lines.insertion_start(w, ready, duration)
-        start[i], finish[i] = s, s + duration
-        lines.place(w, s, s + duration)
-    return ListResult(worker.copy(), np.array(start), np.array(finish))
-
-
-def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> list[int]:
-    """Tasks on the schedule's critical path, last first: each one's start is bound by its predecessor.
-
-    The binding predecessor of a task is the parent whose data arrives exactly at its start, else the task
-    just before it on the same worker.
-    """
-    worker, start, finish = result.worker, result.start, result.finish
-    by_worker: dict[int, list[int]] = {}
-    for i in np.lexsort((start, worker)):
-        by_worker.setdefault(int(worker[i]), []).append(int(i))
-    previous = {}
-    for tasks in by_worker.values():
-        for a, b in zip(tasks, tasks[1:]):
-            previous[b] = a
-    i = int(np.argmax(finish))
-    path = [i]
-    while start[i] > eps:
-        w = worker[i]
-        binding = None
-        for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
-            arrival = finish[p] + problem.comm(nbytes, worker[p], w)
-            if arrival >= start[i] - eps * max(1.0, start[i]):
-                binding = p
-                break
-        if binding is None:
-            binding = previous.get(i)
-            if binding is None or finish[binding] < start[i] - eps * max(1.0, start[i]):
-                break  # idle before the task: the path starts here
-        i = binding
-        path.append(i)
-    return path
-
-
-def _local_search(problem: Problem, best: _Best, deadline: float) -> None:
-    """Re-place critical-path tasks on other workers while the makespan improves and time remains."""
-    current = best.result
-    runnable = problem.runnable
-    tried: set[tuple[int, int, float]] = set()
-    while time.perf_counter() < deadline:
-        order = np.lexsort((np.arange(problem.n), current.start))
-        improved = False
-        for i in critical_path(problem, current):
-            for w in np.flatnonzero(runnable[i]):
-                key = (i, int(w), round(current.makespan, 9))
-                if w == current.worker[i] or key in tried:
-                    continue
-                tried.add(key)
-                trial_worker = current.worker.copy()
-                trial_worker[i] = w
-                trial = simulate(problem, trial_worker, order)
-                if trial.makespan < current.makespan * (1 - 1e-9):
-                    current, improved = trial, True
-                    break
-                if time.perf_counter() >= deadline:
-                    break
-            if improved or time.perf_counter() >= deadline:
-                break
-        if not improved:
-            break
-    if current is not best.result:
-        best.offer("local-search", current, problem)
-
-
 @register_solver("dp")
 def dp(
     problem: Problem,
     *,
     seed: int = 0,
-    time_budget: float = 1.5,
+    effort: float = 1.0,
     exact_tasks: int = 12,
     mode: str = "auto",
 ) -> ListResult:
@@ -264,10 +181,11 @@ def dp(
     ----------
     problem : Problem
     seed : int
-        Unused (the planner is deterministic); accepted for the common solver signature.
-    time_budget : float
-        Seconds after which optional passes and the local search stop. HEFT, PEFT and the main DP pass
-        always run, so very large graphs can take longer than the budget.
+        Seed of the local search's perturbations; the same inputs and seed give the same plan.
+    effort : float
+        Scales the local search: ``effort * SEARCH_STEPS`` replayed task steps, times ``(2000 / n)^2``
+        above 2,000 tasks; 0 skips it. About 1.5 s per instance at 1 on a 2-core machine, up to a few
+        thousand tasks.
     exact_tasks : int
         Graphs with at most this many tasks try the exact DP over downsets first (``mode="auto"``).
     mode : {"auto", "heuristic", "exact"}
@@ -276,7 +194,6 @@ def dp(
     if mode not in ("auto", "heuristic", "exact"):
         raise ValueError(f"unknown dp mode {mode!r}")
     t0 = time.perf_counter()
-    deadline = t0 + time_budget
     best = _Best()
 
     if mode == "exact" or (mode == "auto" and problem.n <= exact_tasks):
@@ -290,38 +207,25 @@ def dp(
         if mode == "exact":
             raise RuntimeError("the exact DP did not finish")
 
-    best.offer("heft", heft(problem), problem)
-    best.offer("peft", peft(problem), problem)
-
     cost_to_go = optimistic_cost_table(problem, comm="exact")
     rank = (problem.exec + cost_to_go).min(axis=1)
     heads, members = chains(problem)
-    passes = [
-        ("dp-chain", lambda: _chain_pass(problem, rank, cost_to_go, None, heads, members)),
-        ("dp-ctg", lambda: list_schedule(problem, priority=rank, bias=cost_to_go)),
-    ]
-    if len(problem.cluster.devices) > 1:
-        price = work_prices(problem)
-        passes += [
-            ("dp-chain-price", lambda: _chain_pass(problem, rank, cost_to_go, price, heads, members)),
-            ("dp-ctg-price", lambda: list_schedule(problem, priority=rank, bias=cost_to_go + price)),
-            ("dp-heft-price", lambda: list_schedule(problem, priority=upward_rank(problem), bias=price)),
-        ]
-    passes.append(("cpop", lambda: cpop(problem)))
-    # then restarts from perturbed ranks (seeded), each placing by cost-to-go, then with prices
-    rng = np.random.default_rng(seed)
-    for k in range(10_000):
-        noise = 1 + 0.15 * rng.uniform(-1, 1, problem.n)
-        bias = cost_to_go if k % 2 == 0 or len(problem.cluster.devices) == 1 else cost_to_go + price
-        passes.append((f"dp-restart{k}", lambda noise=noise, bias=bias: _chain_pass(
-            problem, rank * noise, bias, None, heads, members)))
-    search_start = deadline - 0.4 * time_budget  # keep part of the budget for the local search
-    for k, (name, run) in enumerate(passes):
-        started = time.perf_counter()
-        best.offer(name, run(), problem)
-        if k and time.perf_counter() + (time.perf_counter() - started) > search_start:
-            break
-    _local_search(problem, best, deadline)
+    best.offer("heft", heft(problem), problem)
+    best.offer("peft", peft(problem), problem)
+    best.offer("dp-chain", _chain_pass(problem, rank, cost_to_go, None, heads, members), problem)
+    if problem.n * problem.n_workers <= FULL_PORTFOLIO:  # on large graphs one DP pass keeps the time down
+        best.offer("cpop", cpop(problem), problem)
+        best.offer("dp-ctg", list_schedule(problem, priority=rank, bias=cost_to_go), problem)
+        if len(problem.cluster.devices) > 1:
+            price = work_prices(problem)
+            best.offer("dp-chain-price", _chain_pass(problem, rank, cost_to_go, price, heads, members), problem)
+            best.offer("dp-ctg-price", list_schedule(problem, priority=rank, bias=cost_to_go + price), problem)
+            best.offer("dp-heft-price", list_schedule(problem, priority=upward_rank(problem), bias=price), problem)
+    budget = int(effort * SEARCH_STEPS * min(1.0, 2000 / max(problem.n, 1)) ** 2)
+    if budget >= problem.n:
+        improved, best.kicks = local_search(problem, best.result, budget, seed=seed)
+        if improved is not best.result:
+            best.offer("local-search", improved, problem)
     return _finish(best, t0, optimal=False)
 
 
@@ -331,6 +235,7 @@ def _finish(best: _Best, t0: float, optimal: bool) -> ListResult:
         "variant": best.name,
         "optimal": optimal,
         "passes": best.tried,
+        "search_kicks": best.kicks,
         "dp_seconds": round(time.perf_counter() - t0, 4),
     }
     return result

@@ -243,8 +243,13 @@ def check_runnable(graph: TaskGraph, cluster: Cluster) -> None:
     taskgraph.errors.DeviceError: task 'emb' cannot run on any worker: it runs on gpu, the cluster has cpu
     """
     have = cluster.devices
+    usable: dict[frozenset[str], bool] = {}  # few distinct sets of device classes: check each once
     for t, cost in graph.G.nodes(data="cost"):
-        if not have.intersection(cost):
+        classes = frozenset(cost)
+        ok = usable.get(classes)
+        if ok is None:
+            ok = usable[classes] = bool(have.intersection(classes))
+        if not ok:
             raise DeviceError(
                 f"task {t!r} cannot run on any worker: it runs on {', '.join(sorted(cost))}, "
                 f"the cluster has {', '.join(sorted(have))}"

@@ -12,6 +12,7 @@ The graph is a thin, validated view over a :class:`networkx.DiGraph` (``TaskGrap
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -142,9 +143,22 @@ class TaskGraph:
     # -- queries --------------------------------------------------------------------------------
     @cached_property
     def tasks(self) -> list[Task]:
-        """Tasks in a deterministic topological order (ties broken by the order tasks were added)."""
-        order = {t: i for i, t in enumerate(self.G)}
-        return list(nx.lexicographical_topological_sort(self.G, key=order.__getitem__))
+        """Tasks in a deterministic topological order (breadth-first from the sources, in insertion order)."""
+        # Kahn's algorithm with a FIFO queue seeded in insertion order: deterministic and linear
+        G = self.G
+        missing = {t: d for t, d in G.in_degree()}
+        queue = deque(t for t, d in missing.items() if d == 0)
+        order = []
+        while queue:
+            t = queue.popleft()
+            order.append(t)
+            for child in G._succ[t]:
+                missing[child] -= 1
+                if missing[child] == 0:
+                    queue.append(child)
+        if len(order) != len(missing):
+            raise CycleError("task graph has a cycle")  # validate() names it
+        return order
 
     @property
     def name(self) -> str:

@@ -1,0 +1,222 @@
+"""The DP planner and the exact solver: optimality on small graphs, never worse than the baselines."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from solvers import Problem, plan
+from solvers.dp import chains
+from solvers.exact import exact_schedule
+from solvers.search import critical_path, simulate
+from taskgraph import Cluster, TaskGraph, Worker
+
+
+def small_instance(seed: int, n_tasks: int = 12) -> tuple[TaskGraph, Cluster]:
+    """Integer costs and bytes (bandwidth 1) so that CP-SAT's optimum is exact."""
+    rng = np.random.default_rng(seed)
+    G = nx.DiGraph()
+    for i in range(n_tasks):
+        cpu = int(rng.integers(1, 20))
+        r = rng.random()
+        cost = {"cpu": cpu} if r < 0.3 else ({"gpu": int(rng.integers(1, 6))} if r < 0.4 else
+                                              {"cpu": cpu, "gpu": int(rng.integers(1, 8))})
+        G.add_node(i, cost=cost)
+    for i in range(n_tasks):
+        for j in range(i + 1, n_tasks):
+            if rng.random() < 0.25:
+                G.add_edge(i, j, bytes=int(rng.integers(0, 8)))
+    n_workers = int(rng.integers(2, 4))
+    workers = [Worker("gpu0", "gpu", 1.0)] + [Worker(f"cpu{k}", "cpu", 1.0) for k in range(n_workers - 1)]
+    return TaskGraph(G), Cluster(workers, bandwidth=1.0)
+
+
+def cpsat_optimum(graph: TaskGraph, cluster: Cluster) -> float:
+    """Independent oracle: OR-tools CP-SAT with optional intervals per (task, worker)."""
+    cp_model = pytest.importorskip("ortools.sat.python.cp_model")
+    problem = Problem(graph, cluster)
+    model = cp_model.CpModel()
+    horizon = int(sum(np.nanmax(np.where(problem.runnable[i], problem.exec[i], np.nan)) for i in range(problem.n))
+                  + sum(sum(b) for b in problem.pred_bytes) + 1)
+    start = [model.NewIntVar(0, horizon, f"s{i}") for i in range(problem.n)]
+    end = [model.NewIntVar(0, horizon, f"e{i}") for i in range(problem.n)]
+    on: dict[tuple[int, int], object] = {}
+    per_worker: dict[int, list] = {w: [] for w in range(problem.n_workers)}
+    for i in range(problem.n):
+        for w in np.flatnonzero(problem.runnable[i]):
+            w = int(w)
+            x = model.NewBoolVar(f"x{i}_{w}")
+            duration = int(round(problem.exec[i, w]))
+            per_worker[w].append(model.NewOptionalIntervalVar(start[i], duration, end[i], x, f"iv{i}_{w}"))
+            on[i, w] = x
+        model.AddExactlyOne(on[i, w] for w in range(problem.n_workers) if (i, w) in on)
+    for intervals in per_worker.values():
+        model.AddNoOverlap(intervals)
+    for j in range(problem.n):
+        for i, nbytes in zip(problem.preds[j], problem.pred_bytes[j]):
+            for (a, b) in itertools.product(range(problem.n_workers), repeat=2):
+                if (i, a) in on and (j, b) in on:
+                    delay = int(round(problem.comm(nbytes, a, b)))
+                    model.Add(start[j] >= end[i] + delay).OnlyEnforceIf([on[i, a], on[j, b]])
+    makespan = model.NewIntVar(0, horizon, "makespan")
+    model.AddMaxEquality(makespan, end)
+    model.Minimize(makespan)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 2
+    solver.parameters.max_time_in_seconds = 60
+    assert solver.Solve(model) == cp_model.OPTIMAL
+    return solver.ObjectiveValue()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_exact_mode_equals_cpsat_optimum(seed):
+    graph, cluster = small_instance(seed, n_tasks=int(8 + seed % 5))
+    schedule = plan(graph, cluster, solver="dp", mode="exact")
+    schedule.validate(graph, cluster)
+    assert schedule.meta["optimal"] is True
+    assert schedule.makespan == pytest.approx(cpsat_optimum(graph, cluster), abs=1e-9)
+
+
+def brute_force(problem: Problem) -> float:
+    """Every assignment x every topological order, tasks appended at their earliest start."""
+    G = nx.DiGraph()
+    G.add_nodes_from(range(problem.n))
+    G.add_edges_from((i, j) for j in range(problem.n) for i in problem.preds[j])
+    orders = list(nx.all_topological_sorts(G))
+    best = math.inf
+    for assign in itertools.product(*[np.flatnonzero(problem.runnable[i]) for i in range(problem.n)]):
+        for order in orders:
+            avail = np.zeros(problem.n_workers)
+            finish = np.zeros(problem.n)
+            for i in order:
+                w = assign[i]
+                ready = max([avail[w]] + [finish[p] + problem.comm(b, assign[p], w)
+                                          for p, b in zip(problem.preds[i], problem.pred_bytes[i])])
+                finish[i] = ready + problem.exec[i, w]
+                avail[w] = finish[i]
+            best = min(best, finish.max())
+    return best
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_exact_schedule_equals_brute_force(seed):
+    graph, cluster = small_instance(100 + seed, n_tasks=6)
+    result, optimal = exact_schedule(Problem(graph, cluster))
+    assert optimal
+    assert result.makespan == pytest.approx(brute_force(Problem(graph, cluster)))
+
+
+def test_default_and_heuristic_modes_near_optimum():
+    """Default mode is optimal on <= 12 tasks; the heuristic alone is within 3% in geometric mean."""
+    ratios_default, ratios_heuristic = [], []
+    for seed in range(12):
+        graph, cluster = small_instance(200 + seed, n_tasks=8 + seed % 5)
+        optimum, optimal = exact_schedule(Problem(graph, cluster), node_limit=None)
+        assert optimal
+        ratios_default.append(plan(graph, cluster, solver="dp").makespan / optimum.makespan)
+        ratios_heuristic.append(plan(graph, cluster, solver="dp", mode="heuristic").makespan / optimum.makespan)
+    assert min(ratios_default + ratios_heuristic) >= 1 - 1e-9
+    assert np.exp(np.mean(np.log(ratios_default))) <= 1.03
+    assert np.exp(np.mean(np.log(ratios_heuristic))) <= 1.03
+
+
+def layered_instances():
+    from taskgraph.generators import layered_random, random_cluster
+
+    for k, (ccr, beta) in enumerate([(0.1, 0.5), (1.0, 1.5), (10.0, 0.5), (10.0, 1.5)]):
+        graph = layered_random(80, ccr=ccr, beta=beta, seed=k)
+        yield graph, random_cluster(1 + k % 2, 3 + k, seed=k)
+
+
+@pytest.mark.parametrize("graph,cluster", list(layered_instances()))
+def test_dp_never_worse_than_baselines_and_beats_heft_somewhere(graph, cluster):
+    dp = plan(graph, cluster, solver="dp", effort=0.3).validate(graph, cluster)
+    for name in ("heft", "peft", "cpop"):
+        assert dp.makespan <= plan(graph, cluster, solver=name).makespan * (1 + 1e-9)
+    assert dp.meta["passes"]["heft"] >= dp.makespan
+
+
+def test_dp_improves_on_heft_on_high_ccr_layered():
+    from taskgraph.generators import layered_random, random_cluster
+
+    ratios = []
+    for seed in range(3):
+        graph = layered_random(100, ccr=10.0, beta=1.5, seed=seed)
+        cluster = random_cluster(2, 6, seed=seed)
+        ratios.append(plan(graph, cluster, "dp", effort=0.5).makespan / plan(graph, cluster, "heft").makespan)
+    assert np.exp(np.mean(np.log(ratios))) < 0.95
+
+
+def test_dp_is_deterministic_for_a_seed():
+    graph, cluster = next(layered_instances())
+    a = plan(graph, cluster, solver="dp", seed=3, effort=0.2)
+    b = plan(graph, cluster, solver="dp", seed=3, effort=0.2)
+    assert a == b
+
+
+def test_chain_dp_places_a_chain_optimally():
+    """A lone chain: the chain DP's choice equals the best of all worker sequences."""
+    rng = np.random.default_rng(7)
+    graph = TaskGraph(name="chain")
+    for k in range(5):
+        graph.add_task(k, {"cpu": float(rng.uniform(1, 10)), "gpu": float(rng.uniform(0.2, 12))})
+        if k:
+            graph.add_edge(k - 1, k, bytes=float(rng.uniform(0, 5e9)))
+    cluster = Cluster([Worker("gpu0", "gpu", 1.0), Worker("cpu0", "cpu", 1.3), Worker("cpu1", "cpu", 0.8)])
+    problem = Problem(graph, cluster)
+    heads, members = chains(problem)
+    assert members[0] == [0, 1, 2, 3, 4] and heads.sum() == 1
+    best = min(simulate(problem, np.array(ws), np.arange(5)).makespan
+               for ws in itertools.product(range(3), repeat=5))
+    dp = plan(graph, cluster, solver="dp", mode="heuristic", effort=0)
+    assert dp.meta["passes"]["dp-chain"] == pytest.approx(best)
+
+
+def test_critical_path_ends_at_makespan_and_is_bound():
+    graph, cluster = next(layered_instances())
+    problem = Problem(graph, cluster)
+    from solvers.heft import heft
+
+    result = heft(problem)
+    path = critical_path(problem, result)
+    assert result.finish[path[0]] == pytest.approx(result.makespan)
+    for later, earlier in zip(path, path[1:]):
+        assert result.finish[earlier] <= result.start[later] + 1e-9
+
+
+def _speed_slack() -> float:
+    return 2.0 if os.environ.get("CI") else 1.0  # shared CI machines are noisy
+
+
+def _timed_plan(graph, cluster):
+    """Plan with dp; return the schedule and the CPU seconds it took (robust to other load on the machine)."""
+    t0 = time.process_time()
+    schedule = plan(graph, cluster, solver="dp")
+    return schedule, time.process_time() - t0
+
+
+def test_dp_plans_10k_tasks_on_16_workers_in_2s():
+    from taskgraph.generators import layered_random, random_cluster
+
+    graph = layered_random(10_000, ccr=1.0, seed=1)
+    cluster = random_cluster(4, 12, seed=1)
+    schedule, elapsed = _timed_plan(graph, cluster)
+    schedule.validate(graph, cluster)
+    assert elapsed < 2.0 * _speed_slack(), f"dp took {elapsed:.2f} s"
+
+
+@pytest.mark.slow
+def test_dp_plans_100k_tasks_on_64_workers_in_30s():
+    from taskgraph.generators import layered_random, random_cluster
+
+    graph = layered_random(100_000, ccr=1.0, seed=2)
+    cluster = random_cluster(16, 48, seed=2)
+    schedule, elapsed = _timed_plan(graph, cluster)
+    assert len(schedule) == 100_000
+    assert elapsed < 30.0 * _speed_slack(), f"dp took {elapsed:.2f} s"

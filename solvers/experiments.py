@@ -1,8 +1,8 @@
-"""Planning experiments: run several solvers on many instances and compare them side by side.
+"""Planning experiments: run several solvers on many instances and compare them side by side::
 
->>> from solvers.experiments import compare, suites, summarize       # doctest: +SKIP
->>> results = compare(["dp", "heft", "peft"], suites("small")["layered"])  # one row per run
->>> summarize(results)                                                  # per suite x solver
+    from solvers.experiments import compare, suites, summarize
+    results = compare(["dp", "heft", "peft"], suites("small")["layered"])  # one row per run
+    summarize(results)                                                     # per suite x solver
 
 * :class:`Instance` — a named ``(graph, cluster)`` pair in a suite, with the parameters that made it.
 * :func:`compare` — plans every instance with every solver and seed; a pandas DataFrame with makespan,
@@ -36,7 +36,10 @@ from taskgraph.errors import InvalidInput
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Instance", "Suites", "compare", "summarize", "suites", "markdown_table", "data_dir", "SUITE_NAMES"]
+__all__ = [
+    "Instance", "Suites", "compare", "summarize", "format_summary", "suites", "markdown_table", "geomean", "data_dir",
+    "SUITE_NAMES",
+]
 
 SUITE_NAMES = ("layered", "llm", "wfcommons", "wfinstances")
 REL_TOL = 1e-9  # makespans within this relative tolerance tie for "best"
@@ -90,27 +93,34 @@ class Suites(dict):
 
 
 # -- running -----------------------------------------------------------------------------------------
-def _accepts(fn: Any, keyword: str) -> bool:
-    """Whether solver function ``fn`` takes ``keyword`` (by name or through ``**options``)."""
+TIME_KEYWORDS = ("time_limit", "time_budget")  # how solvers name a planning-time cap
+
+
+def _time_keyword(fn: Any) -> str | None:
+    """The keyword through which solver function ``fn`` takes a time cap, if any."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = inspect.signature(fn).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins
-        return False
-    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        return None
+    for name in TIME_KEYWORDS:
+        if name in params:
+            return name
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return TIME_KEYWORDS[0]
+    return None
 
 
-def _progress(total: int, enabled: bool):
-    """A rich progress bar on stderr (a no-op object when disabled)."""
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar on stderr, or None when disabled."""
     if not enabled:
         return None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(
+    return Progress(
         TextColumn("[progress.description]{task.description:<48}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=Console(stderr=True), transient=False,
     )
-    return bar
 
 
 def compare(
@@ -139,7 +149,8 @@ def compare(
     progress : bool
         Show a progress bar on stderr.
     time_limit : float, optional
-        Seconds, passed as ``time_limit=`` to solvers that accept it (e.g. the exact solver).
+        Seconds per plan, passed to solvers that take a time cap (as ``time_limit=`` or ``time_budget=``,
+        e.g. the DP planner's budget); others ignore it.
     validate : bool
         Check every schedule against the cost model (:meth:`Schedule.validate`); an invalid schedule gets
         ``valid=False`` and its reason in ``error``, and never counts as best.
@@ -176,11 +187,12 @@ def compare(
     options = {s: dict((solver_options or {}).get(s, {})) for s in names}
     if time_limit is not None:
         for s in names:
-            if _accepts(SOLVERS[s], "time_limit"):
-                options[s].setdefault("time_limit", time_limit)
+            keyword = _time_keyword(SOLVERS[s])
+            if keyword is not None:
+                options[s].setdefault(keyword, time_limit)
 
     rows: list[dict[str, Any]] = []
-    bar = _progress(len(instances) * len(names) * len(seeds), progress)
+    bar = _progress(progress)
     if bar is not None:
         bar.start()
         job = bar.add_task("planning", total=len(instances) * len(names) * len(seeds))
@@ -188,9 +200,9 @@ def compare(
         for inst in instances:
             try:
                 bound = float(lower_bound(inst.graph, inst.cluster))
-            except InvalidInput:
+            except InvalidInput:  # the instance itself is broken (e.g. a task no worker can run)
                 raise
-            except Exception as e:  # pragma: no cover - a bound failure must not stop a benchmark
+            except Exception as e:  # pragma: no cover - a failed LP must not stop a benchmark
                 warnings.warn(f"{inst.suite}/{inst.name}: lower bound failed ({e})")
                 bound = math.nan
             for solver in names:
@@ -316,6 +328,25 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         "suite", "solver", "instances", "runs", "failures", "geomean_ratio_to_reference", "geomean_ratio_to_lb",
         "share_best", "worst_ratio_to_reference", "mean_plan_seconds", "max_plan_seconds",
     ])
+
+
+def format_summary(summary: pd.DataFrame, reference: str = "heft") -> pd.DataFrame:
+    """:func:`summarize`'s table with short column names and rounded values, for printing.
+
+    ``share_best`` becomes a percentage string; ratios keep 4 significant digits, seconds 3 decimals.
+    """
+    out = summary.rename(columns={
+        "instances": "n", "failures": "failed",
+        "geomean_ratio_to_reference": f"gm/{reference}", "geomean_ratio_to_lb": "gm/LB",
+        "share_best": "best", "worst_ratio_to_reference": f"worst/{reference}",
+        "mean_plan_seconds": "plan_s_mean", "max_plan_seconds": "plan_s_max",
+    }).drop(columns=["runs"])
+    out["best"] = [f"{100 * v:.0f}%" if v == v else "" for v in summary["share_best"]]
+    for col in (f"gm/{reference}", "gm/LB", f"worst/{reference}"):
+        out[col] = out[col].astype(float).round(4)
+    for col in ("plan_s_mean", "plan_s_max"):
+        out[col] = out[col].astype(float).round(3)
+    return out
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4g") -> str:

@@ -338,7 +338,8 @@ def summary_plot(
         series = [ok.loc[ok["solver"] == s, "ratio_to_reference"].to_numpy(float) for s in solvers]
         ax.boxplot(series, tick_labels=solvers, showfliers=False, widths=0.6)
         rng = np.random.default_rng(0)
-        suite_colors = dict(zip(suites, _palette(len(suites))))
+        raw_suites = list(dict.fromkeys(ok["suite"]))
+        suite_colors = dict(zip(raw_suites, _palette(len(raw_suites))))
         for k, solver in enumerate(solvers):
             rows = ok[ok["solver"] == solver]
             jitter = rng.uniform(-0.2, 0.2, len(rows))

@@ -1,0 +1,114 @@
+"""Benchmark every registered planner on every suite in one run, side by side.
+
+Usage::
+
+    python benchmarks/bench_planners.py            # full suites (minutes)
+    python benchmarks/bench_planners.py --small    # CI subset (seconds)
+
+Prints the per-suite summary table (with an ``all`` row per solver), then the headline numbers for the
+flagship ``dp`` planner: its geometric-mean makespan / HEFT overall and on the LLM suite, the instances
+where it is worse than HEFT or PEFT (should be none), and its slowest plan. Writes ``results.csv``,
+``summary.csv``, ``summary.md`` and ``summary.png`` to ``benchmarks/results/`` (``--small`` adds a
+``-small`` suffix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from solvers import solver_names
+from solvers.experiments import compare, format_summary, markdown_table, suites, summarize
+from solvers.plots import summary_plot
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FLAGSHIP = "dp"
+RIVALS = ("heft", "peft")
+REL_TOL = 1e-9
+
+
+def dp_report(results: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
+    """Headline lines about the flagship planner (empty-ish when it is not registered)."""
+    if FLAGSHIP not in set(results["solver"]):
+        return [f"{FLAGSHIP}: not registered; nothing to report"]
+    lines = []
+    rows = summary[summary["solver"] == FLAGSHIP].set_index("suite")
+    for suite in ("all", "llm"):
+        if suite in rows.index:
+            r = rows.loc[suite]
+            lines.append(f"{FLAGSHIP} geomean makespan/HEFT on {suite}: {r.geomean_ratio_to_reference:.4f} "
+                         f"(makespan/LB {r.geomean_ratio_to_lb:.4f}, best on {r.share_best:.0%} of runs)")
+    keys = ["suite", "instance", "seed"]
+    span = results.pivot_table(index=keys, columns="solver", values="makespan", aggfunc="first")
+    rivals = [r for r in RIVALS if r in span.columns]
+    if rivals:
+        best_rival = span[rivals].min(axis=1)
+        worse = span[span[FLAGSHIP] > best_rival * (1 + REL_TOL) + 1e-12]
+        lines.append(f"instances where {FLAGSHIP} is worse than {' or '.join(rivals)}: {len(worse)}")
+        for key, row in worse.iterrows():
+            detail = ", ".join(f"{s} {row[s]:.6g}" for s in [FLAGSHIP, *rivals])
+            lines.append(f"  {'/'.join(map(str, key[:2]))} seed {key[2]}: {detail}")
+    mine = results[results["solver"] == FLAGSHIP]
+    failed = mine[~mine["valid"].astype(bool)]
+    if len(failed):
+        lines.append(f"{FLAGSHIP} failed or was invalid on {len(failed)} runs")
+    if mine["plan_seconds"].notna().any():
+        slow = mine.loc[mine["plan_seconds"].idxmax()]
+        lines.append(f"{FLAGSHIP} max plan time: {slow.plan_seconds:.3f} s ({slow.suite}/{slow.instance}, "
+                     f"{slow.n_tasks} tasks, {slow.n_workers} workers)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="quick CI subset (<= 300 tasks per instance)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solvers", default=None, help="comma-separated (default: all but random, exact)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--out-dir", default=str(RESULTS))
+    args = parser.parse_args(argv)
+
+    size = "small" if args.small else "full"
+    names = args.solvers.split(",") if args.solvers else [s for s in solver_names() if s not in ("random", "exact")]
+    t0 = time.perf_counter()
+    built = suites(size, seed=args.seed)
+    for note in built.notes:
+        print(f"note: {note}", file=sys.stderr)
+    instances = [inst for group in built.values() for inst in group]
+    counts = ", ".join(f"{k} {len(v)}" for k, v in built.items())
+    print(f"{len(instances)} instances ({counts}); solvers: {', '.join(names)}", file=sys.stderr)
+    results = compare(names, instances, seeds=[args.seed], progress=not args.no_progress)
+    summary = summarize(results)
+    elapsed = time.perf_counter() - t0
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "-small" if args.small else ""
+    results.to_csv(out / f"results{suffix}.csv", index=False)
+    summary.to_csv(out / f"summary{suffix}.csv", index=False)
+    table = markdown_table(format_summary(summary))
+    report = dp_report(results, summary)
+    (out / f"summary{suffix}.md").write_text(
+        f"# Planner benchmark ({size}, seed {args.seed})\n\n{counts}\n\n{table}\n\n"
+        + "\n".join(f"- {line}" if not line.startswith("  ") else f"  - {line.strip()}" for line in report) + "\n"
+    )
+    summary_plot(results, out / f"summary{suffix}.png", title=f"planner comparison ({size})")
+
+    print(table)
+    print()
+    for line in report:
+        print(line)
+    invalid = results[~results["valid"].astype(bool)]
+    for row in invalid.itertuples(index=False):
+        print(f"FAILED {row.suite}/{row.instance} {row.solver}: {row.error}")
+    print(f"\n{len(results)} runs in {elapsed:.1f} s; wrote {out}/results{suffix}.csv, summary{suffix}.csv, "
+          f"summary{suffix}.md, summary{suffix}.png")
+    return 1 if len(invalid) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

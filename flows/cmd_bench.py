@@ -1,0 +1,119 @@
+"""``hetflow bench``: run the planning benchmark suites and write the comparison table and plot.
+
+Example::
+
+    hetflow bench --size small --suite layered --suite llm --solvers dp,heft,peft --out-dir bench-out
+
+prints the per-suite summary (Markdown) and writes ``results.csv`` (one row per instance x solver x seed),
+``summary.csv``, ``summary.md`` and ``summary.png`` into ``--out-dir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser", "run", "default_solvers"]
+
+SUITES = ("layered", "llm", "wfcommons", "wfinstances")
+EXCLUDED_BY_DEFAULT = ("random", "exact")  # random is noise; exact only scales to tiny graphs
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``hetflow bench``."""
+    p = subparsers.add_parser(
+        "bench",
+        help="compare planners on benchmark suites",
+        description="Plan the benchmark suites with several solvers side by side; print and write the summary.",
+    )
+    p.add_argument("--suite", action="append", choices=SUITES, metavar="NAME",
+                   help=f"suite to run (repeatable; default all): {', '.join(SUITES)}")
+    p.add_argument("--size", choices=("small", "full"), default="full",
+                   help="'small' is a quick subset (<= 300 tasks per instance); default full")
+    p.add_argument("--solvers", default=None,
+                   help="comma-separated solver names (default: every registered solver except random, exact)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds for suites and solvers (default 0)")
+    p.add_argument("--reference", default="heft", help="solver the ratios divide by (default heft)")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per plan, for solvers that take one")
+    p.add_argument("--out-dir", default="bench-results", help="directory for the CSV/Markdown/PNG outputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plot", action="store_true", help="skip the summary plot")
+    p.set_defaults(func=run)
+    return p
+
+
+def default_solvers() -> list[str]:
+    """Every registered solver except ``random`` and ``exact``."""
+    from solvers import solver_names
+
+    return [s for s in solver_names() if s not in EXCLUDED_BY_DEFAULT]
+
+
+def _seeds(text: str) -> list[int]:
+    from taskgraph.errors import InvalidInput
+
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InvalidInput(f"--seeds must be comma-separated integers, not {text!r}") from None
+    if not seeds:
+        raise InvalidInput("--seeds names no seed")
+    return seeds
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark described by ``args``; 0 on success, 1 if some plan failed or was invalid."""
+    import pandas as pd
+
+    from solvers import solver_names
+    from solvers.experiments import compare, format_summary, markdown_table, suites, summarize
+    from taskgraph.errors import InvalidInput
+
+    seeds = _seeds(args.seeds)
+    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()] if args.solvers else default_solvers()
+    for name in [*solvers, args.reference]:
+        if name not in solver_names():
+            raise InvalidInput(f"unknown solver {name!r}; choose from {', '.join(solver_names())}")
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    frames, notes = [], []
+    for seed in seeds:  # the seed draws both the instances and the solvers' randomness
+        built = suites(args.size, seed=seed, only=args.suite)
+        notes += [n for n in built.notes if n not in notes]
+        instances = [inst for group in built.values() for inst in group]
+        if not instances:
+            continue
+        frames.append(compare(solvers, instances, seeds=[seed], reference=args.reference,
+                              progress=not args.no_progress, time_limit=args.time_limit))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not frames:
+        print("hetflow: error: no benchmark instance was built", file=sys.stderr)
+        return 2
+    results = pd.concat(frames, ignore_index=True)
+    summary = summarize(results)
+
+    results.to_csv(out / "results.csv", index=False)
+    summary.to_csv(out / "summary.csv", index=False)
+    table = markdown_table(format_summary(summary, args.reference))
+    header = (
+        f"# hetflow bench ({args.size}; suites: {', '.join(dict.fromkeys(results['suite']))}; "
+        f"seeds: {', '.join(map(str, seeds))})\n\n"
+        f"gm/{args.reference}, gm/LB: geometric means of makespan / {args.reference} and makespan / lower bound; "
+        "best: share of runs with the shortest makespan (ties count); summary.csv has full precision.\n\n"
+    )
+    (out / "summary.md").write_text(header + table + "\n")
+    if not args.no_plot:
+        from solvers.plots import summary_plot
+
+        summary_plot(results, out / "summary.png", reference=args.reference)
+    print(table)
+
+    bad = results[~results["valid"].astype(bool)]
+    for row in bad.itertuples(index=False):
+        print(f"failed: {row.suite}/{row.instance} {row.solver} seed {row.seed}: {row.error}", file=sys.stderr)
+    print(f"wrote {out}/results.csv, summary.csv, summary.md{'' if args.no_plot else ', summary.png'}",
+          file=sys.stderr)
+    return 1 if len(bad) else 0

@@ -65,7 +65,8 @@ from solvers.search import local_search
 
 __all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS", "FULL_PORTFOLIO"]
 
-SEARCH_STEPS = 600_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
+SEARCH_STEPS = 6_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
+COMPILED_SEARCH_TASKS = 5_000  # above, the search budget is small: skip numba's ~1.5 s import and load
 FULL_PORTFOLIO = 40_000  # tasks x workers up to which every DP pass runs
 
 
@@ -222,8 +223,11 @@ def dp(
             best.offer("dp-ctg-price", list_schedule(problem, priority=rank, bias=cost_to_go + price), problem)
             best.offer("dp-heft-price", list_schedule(problem, priority=upward_rank(problem), bias=price), problem)
     budget = int(effort * SEARCH_STEPS * min(1.0, 2000 / max(problem.n, 1)) ** 2)
+    if problem.n > COMPILED_SEARCH_TASKS:
+        budget //= 40  # the pure-Python replay is ~40x slower
     if budget >= problem.n:
-        improved, best.kicks = local_search(problem, best.result, budget, seed=seed)
+        compiled = problem.n <= COMPILED_SEARCH_TASKS
+        improved, best.kicks = local_search(problem, best.result, budget, seed=seed, compiled=compiled)
         if improved is not best.result:
             best.offer("local-search", improved, problem)
     return _finish(best, t0, optimal=False)

@@ -13,100 +13,59 @@ chain of tasks whose start is bound by the one before): run a task before the ta
 worker, or move it to one of the fastest other workers that can run it. When no move helps it perturbs a
 few random placements (seeded) and descends again, keeping the best plan (iterated local search).
 
-Trials are cheap: a trial differs from the incumbent from some order position on, so the replay resumes
-from a checkpoint taken before that position, and it stops as soon as a task finishes later than the
-incumbent's makespan. The budget is counted in replayed task steps, not seconds, so the result is the
-same on every machine for a given seed.
+Trials are cheap: the replay (:mod:`solvers._replay`, compiled with numba) stops as soon as a task
+finishes later than the incumbent's makespan. Replaying tasks in order of their planned start, each
+appended on its worker, rebuilds any insertion-based list schedule exactly (such schedules are
+semi-active), so the search starts from the very plan it was given. The budget is counted in replayed
+task steps, not seconds, so the result is the same on every machine for a given seed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from solvers.listsched import ListResult, Timelines
+from solvers.listsched import ListResult
 from solvers.problem import Problem
 
 __all__ = ["Replay", "critical_path", "local_search", "simulate"]
 
 
-@dataclass
-class _Checkpoint:
-    position: int
-    start: list[float]
-    finish: list[float]
-    lines: Timelines
-
-
-def _copy_lines(lines: Timelines) -> Timelines:
-    copy = Timelines.__new__(Timelines)
-    copy.avail = lines.avail.copy()
-    copy.max_gap = lines.max_gap.copy()
-    copy.gap_starts = [list(g) for g in lines.gap_starts]
-    copy.gap_ends = [list(g) for g in lines.gap_ends]
-    return copy
-
-
 class Replay:
-    """Exact times of a fixed assignment and order, with checkpoints every ``every`` positions."""
+    """Exact times of a fixed assignment and order; counts the task steps it replays (the budget unit)."""
 
-    def __init__(self, problem: Problem, every: int | None = None):
-        self.problem = problem
-        self.latency = problem.latency.tolist()
-        self.inv_bw = problem.inv_bandwidth.tolist()
-        self.exec = problem.exec.tolist()
-        self.every = every or max(8, int(np.sqrt(problem.n)))
-        self.steps = 0  # tasks replayed so far (the search's budget unit)
-
-    def run(
-        self,
-        worker: list[int],
-        order: list[int],
-        *,
-        resume: _Checkpoint | None = None,
-        bound: float = np.inf,
-        checkpoints: list[_Checkpoint] | None = None,
-    ) -> tuple[list[float], list[float]] | None:
-        """Replay from ``resume`` (or the beginning); ``None`` once some task finishes at or after ``bound``.
-
-        When ``checkpoints`` is a list, snapshots are appended to it along the way.
-        """
-        n = self.problem.n
-        if resume is None:
-            start, finish, lines, first = [0.0] * n, [0.0] * n, Timelines(self.problem.n_workers), 0
+    def __init__(self, problem: Problem, compiled: bool = True):
+        if compiled:
+            from solvers._replay import replay as kernel
         else:
-            start, finish = list(resume.start), list(resume.finish)
-            lines, first = _copy_lines(resume.lines), resume.position
-        latency, inv_bw, exec_ = self.latency, self.inv_bw, self.exec
-        preds, pred_bytes = self.problem.preds, self.problem.pred_bytes
-        every = self.every
-        self.steps += n - first + (n // 8 if resume is not None else 0)  # copying the checkpoint costs too
-        for pos in range(first, n):
-            if checkpoints is not None and pos % every == 0 and pos > first:
-                checkpoints.append(_Checkpoint(pos, list(start), list(finish), _copy_lines(lines)))
-            i = order[pos]
-            w = worker[i]
-            ready = 0.0
-            for p, nbytes in zip(preds[i], pred_bytes[i]):
-                wp = worker[p]
-                arrival = finish[p] + latency[wp][w] + nbytes * inv_bw[wp][w]
-                if arrival > ready:
-                    ready = arrival
-            duration = exec_[i][w]
-            s = lines.insertion_start(w, ready, duration)
-            f = s + duration
-            if f >= bound:
-                return None
-            start[i], finish[i] = s, f
-            lines.place(w, s, f)
-        return start, finish
+            from solvers._replay import _replay as kernel
+        self.kernel = kernel
+        self.problem = problem
+        self.indptr = np.zeros(problem.n + 1, dtype=np.int64)
+        self.indptr[1:] = np.cumsum([len(p) for p in problem.preds])
+        self.pred = np.array([p for ps in problem.preds for p in ps], dtype=np.int64)
+        self.pred_bytes = np.array([b for bs in problem.pred_bytes for b in bs], dtype=float)
+        self.start = np.zeros(problem.n)
+        self.finish = np.zeros(problem.n)
+        self.avail = np.zeros(problem.n_workers)
+        self.steps = 0
+
+    def run(self, worker: np.ndarray, order: np.ndarray, bound: float = np.inf) -> float | None:
+        """Makespan of the plan (times left in ``self.start``/``self.finish``), or ``None`` at ``bound``."""
+        p = self.problem
+        self.steps += p.n
+        makespan = self.kernel(order, worker, p.exec, p.latency, p.inv_bandwidth, self.indptr, self.pred,
+                               self.pred_bytes, self.start, self.finish, self.avail, bound)
+        return None if makespan < 0 else float(makespan)
+
+    def result(self, worker: np.ndarray) -> ListResult:
+        return ListResult(worker.copy(), self.start.copy(), self.finish.copy())
 
 
 def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray) -> ListResult:
-    """Times of a fixed assignment and order (insertion policy)."""
-    start, finish = Replay(problem).run(worker.tolist(), order.tolist())
-    return ListResult(worker.copy(), np.array(start), np.array(finish))
+    """Times of a fixed assignment and order, each task appended on its worker."""
+    replay = Replay(problem, compiled=False)
+    replay.run(np.asarray(worker, dtype=np.int64), np.asarray(order, dtype=np.int64))
+    return replay.result(np.asarray(worker, dtype=np.int64))
 
 
 def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> list[int]:
@@ -142,88 +101,73 @@ def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> li
     return path
 
 
-class _Plan:
-    """An incumbent: assignment, order, times and the replay checkpoints that produced them."""
-
-    def __init__(self, replay: Replay, worker: list[int], order: list[int],
-                 resume: _Checkpoint | None = None, kept: list[_Checkpoint] | None = None):
-        self.worker, self.order = worker, order
-        self.checkpoints = list(kept or [])
-        self.start, self.finish = replay.run(worker, order, resume=resume, checkpoints=self.checkpoints)
-        self.makespan = max(self.finish, default=0.0)
-        self.position = {t: k for k, t in enumerate(order)}
-
-    def before(self, position: int) -> tuple[_Checkpoint | None, list[_Checkpoint]]:
-        """The last checkpoint at or before ``position`` and the ones up to it."""
-        kept = [c for c in self.checkpoints if c.position <= position]
-        return (kept[-1] if kept else None), kept
-
-    def result(self) -> ListResult:
-        return ListResult(np.array(self.worker), np.array(self.start), np.array(self.finish))
-
-
-def _descend(problem: Problem, replay: Replay, plan: _Plan, budget: int, width: int) -> _Plan:
+def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.ndarray, budget: int,
+             width: int) -> tuple[ListResult, np.ndarray]:
+    """First-improvement descent over critical-path moves; returns the local optimum and its order."""
+    makespan = replay.run(worker, order)
+    current = replay.result(worker)
     runnable = problem.runnable
     while replay.steps < budget:
         improved = False
-        current = plan.result()
+        replay.steps += 20 * problem.n  # the Python work of a descent step, in replay units
+        position = np.empty(problem.n, dtype=np.int64)
+        position[order] = np.arange(problem.n)
         for i in critical_path(problem, current):
-            w_i = plan.worker[i]
+            w_i = int(current.worker[i])
             others = sorted((int(w) for w in np.flatnonzero(runnable[i]) if w != w_i),
                             key=lambda w: problem.exec[i, w])[:width]
             moves: list[tuple[int, int | None]] = [(w, None) for w in others]
             earlier = np.flatnonzero((current.worker == w_i) & (current.finish <= current.start[i] + 1e-9))
             if len(earlier):
                 blocker = int(earlier[np.argmax(current.finish[earlier])])
-                pos_b = plan.position[blocker]
-                if max((plan.position[q] for q in problem.preds[i]), default=-1) < pos_b < plan.position[i]:
+                parents = max((position[q] for q in problem.preds[i]), default=-1)
+                if parents < position[blocker] < position[i]:
                     moves.insert(0, (w_i, blocker))
             for w, blocker in moves:
+                trial_worker, trial_order = worker, order
                 if blocker is None:
-                    changed = plan.position[i]
-                    worker = list(plan.worker)
-                    worker[i] = w
-                    order = plan.order
+                    trial_worker = worker.copy()
+                    trial_worker[i] = w
                 else:
-                    changed = plan.position[blocker]
-                    worker = plan.worker
-                    order = plan.order[:changed] + [i] + [t for t in plan.order[changed:] if t != i]
-                resume, kept = plan.before(changed)
-                if replay.run(worker, order, resume=resume, bound=plan.makespan * (1 - 1e-9)) is not None:
-                    plan, improved = _Plan(replay, worker, order, resume, kept), True
+                    rest = order[order != i]
+                    cut = position[blocker]
+                    trial_order = np.concatenate([rest[:cut], [i], rest[cut:]])
+                found = replay.run(trial_worker, trial_order, bound=makespan * (1 - 1e-9))
+                if found is not None:
+                    makespan, worker, order, improved = found, trial_worker, trial_order, True
+                    current = replay.result(worker)
                     break
                 if replay.steps >= budget:
-                    return plan
+                    return current, order
             if improved:
                 break
         if not improved:
             break
-    return plan
+    return current, order
 
 
-def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int = 0,
-                 width: int = 3, patience: int = 100) -> tuple[ListResult, int]:
+def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int = 0, width: int = 3,
+                 patience: int = 100, compiled: bool = True) -> tuple[ListResult, int]:
     """Improve ``start`` for ``budget`` replayed task steps, or until ``patience`` perturbations in a row
     found nothing better; return the best plan (never worse) and the number of perturbations.
 
-    Deterministic for a seed.
+    Deterministic for a seed (``compiled`` only changes the speed).
     """
     rng = np.random.default_rng(seed)
-    replay = Replay(problem)
-    order = np.lexsort((np.arange(problem.n), start.start)).tolist()
-    best = _descend(problem, replay, _Plan(replay, start.worker.tolist(), order), budget, width)
+    replay = Replay(problem, compiled=compiled)
+    order = np.lexsort((np.arange(problem.n), start.start)).astype(np.int64)
+    best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width)
     kicks = since_better = 0
     size = min(problem.n, 2 + problem.n // 50)
     while replay.steps < budget and since_better < patience:
         kicks += 1
         since_better += 1
-        worker = list(best.worker)
+        worker = best.worker.copy()
         for i in rng.choice(problem.n, size=size, replace=False):
-            worker[i] = int(rng.choice(np.flatnonzero(problem.runnable[i])))
-        trial = _descend(problem, replay, _Plan(replay, worker, best.order), budget, width)
+            worker[i] = rng.choice(np.flatnonzero(problem.runnable[i]))
+        trial, trial_order = _descend(problem, replay, worker, best_order, budget, width)
         if trial.makespan < best.makespan * (1 - 1e-9):
-            best, since_better = trial, 0
-    result = best.result()
-    if result.makespan >= start.makespan * (1 - 1e-9):
+            best, best_order, since_better = trial, trial_order, 0
+    if best.makespan >= start.makespan * (1 - 1e-9):
         return start, kicks
-    return result, kicks
+    return best, kicks

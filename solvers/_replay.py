@@ -12,7 +12,8 @@ __all__ = ["replay", "COMPILED"]
 
 
 def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, start, finish, avail, bound):
-    """Fill ``start``/``finish``; return the makespan, or -1.0 once a task finishes at or after ``bound``."""
+    """Fill ``start``/``finish``; return ``(makespan, tasks replayed)``, makespan -1.0 once a task finishes at
+    or after ``bound``."""
     avail[:] = 0.0
     makespan = 0.0
     for k in range(order.shape[0]):
@@ -27,13 +28,13 @@ def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, sta
                 ready = arrival
         f = ready + exec_[i, w]
         if f >= bound:
-            return -1.0
+            return -1.0, k + 1
         start[i] = ready
         finish[i] = f
         avail[w] = f
         if f > makespan:
             makespan = f
-    return makespan
+    return makespan, order.shape[0]
 
 
 try:

@@ -65,7 +65,7 @@ from solvers.search import local_search
 
 __all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS", "FULL_PORTFOLIO"]
 
-SEARCH_STEPS = 6_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
+SEARCH_STEPS = 12_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
 COMPILED_SEARCH_TASKS = 5_000  # above, the search budget is small: skip numba's ~1.5 s import and load
 FULL_PORTFOLIO = 40_000  # tasks x workers up to which every DP pass runs
 

@@ -10,8 +10,9 @@ A plan is an assignment (worker per task) plus a global order (tasks by planned 
 each task, in order, at its earliest start on its worker after its inputs arrive, idle gaps included —
 gives exact times under the cost model. The search descends with moves on the plan's critical path (the
 chain of tasks whose start is bound by the one before): run a task before the task that blocks it on its
-worker, or move it to one of the fastest other workers that can run it. When no move helps it perturbs a
-few random placements (seeded) and descends again, keeping the best plan (iterated local search).
+worker, or move it to one of the fastest other workers that can run it. When no move helps it moves two
+random critical-path tasks and one random task to random capable workers (seeded) and descends again,
+keeping the best plan (iterated local search).
 
 Trials are cheap: the replay (:mod:`solvers._replay`, compiled with numba) stops as soon as a task
 finishes later than the incumbent's makespan. Replaying tasks in order of their planned start, each
@@ -52,9 +53,9 @@ class Replay:
     def run(self, worker: np.ndarray, order: np.ndarray, bound: float = np.inf) -> float | None:
         """Makespan of the plan (times left in ``self.start``/``self.finish``), or ``None`` at ``bound``."""
         p = self.problem
-        self.steps += p.n
-        makespan = self.kernel(order, worker, p.exec, p.latency, p.inv_bandwidth, self.indptr, self.pred,
-                               self.pred_bytes, self.start, self.finish, self.avail, bound)
+        makespan, replayed = self.kernel(order, worker, p.exec, p.latency, p.inv_bandwidth, self.indptr,
+                                         self.pred, self.pred_bytes, self.start, self.finish, self.avail, bound)
+        self.steps += replayed + 50  # plus the Python around each call
         return None if makespan < 0 else float(makespan)
 
     def result(self, worker: np.ndarray) -> ListResult:
@@ -158,12 +159,12 @@ def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int 
     order = np.lexsort((np.arange(problem.n), start.start)).astype(np.int64)
     best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width)
     kicks = since_better = 0
-    size = min(problem.n, 2 + problem.n // 50)
     while replay.steps < budget and since_better < patience:
         kicks += 1
         since_better += 1
         worker = best.worker.copy()
-        for i in rng.choice(problem.n, size=size, replace=False):
+        path = critical_path(problem, best)
+        for i in [*rng.choice(path, size=min(2, len(path)), replace=False), rng.integers(problem.n)]:
             worker[i] = rng.choice(np.flatnonzero(problem.runnable[i]))
         trial, trial_order = _descend(problem, replay, worker, best_order, budget, width)
         if trial.makespan < best.makespan * (1 - 1e-9):

@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix
 
 from solvers.problem import Problem
 from taskgraph import Cluster, TaskGraph
@@ -43,6 +41,9 @@ def lp_relaxation(problem: Problem) -> tuple[float, np.ndarray, list[str]]:
     one more second of work at speed 1 on class ``c`` raises the bound by ``prices[c]`` seconds. The DP
     planner charges it as the opportunity cost of running a task on a scarce class.
     """
+    from scipy.optimize import linprog  # imported here: it is slow to import and plans rarely need it
+    from scipy.sparse import coo_matrix
+
     classes = sorted(problem.cluster.devices)
     capacity = np.array([sum(w.speed for w in problem.cluster.workers if w.device == c) for c in classes])
     first = {c: next(w for w, wk in enumerate(problem.cluster.workers) if wk.device == c) for c in classes}

@@ -9,9 +9,10 @@ Idea
 ----
 Some optimal schedule is *semi-active*: every task starts at ``max(finish of the previous task on its
 worker, arrival of its last input)``. Sorting such a schedule by ``(start, task index)`` and appending the
-tasks in that order, each to the end of its worker's queue, rebuilds it exactly. So the search appends one
-``(task, worker)`` at a time and only in non-decreasing ``(start, index)`` order, which removes the
-``k!`` re-orderings of independent tasks.
+tasks in that order, each to the end of its worker's queue, rebuilds it exactly — provided zero-length
+tasks sort before tasks of positive length that start at the same time (on one worker the zero-length
+one must come first). So the search appends one ``(task, worker)`` at a time and only in non-decreasing
+``(start, has length, index)`` order, which removes the ``k!`` re-orderings of independent tasks.
 
 A search state is a *downset* ``S`` (the set of placed tasks, closed under predecessors) plus the times
 that matter for the rest: each worker's free time, the finish time and worker of every placed task that
@@ -79,7 +80,7 @@ class _Search:
         finish = [0.0] * self.n
         avail = [0.0] * self.W
         try:
-            self._expand(0, worker, start, finish, avail, used=[False] * self.W, last=(-1.0, -1), span=0.0)
+            self._expand(0, worker, start, finish, avail, used=[False] * self.W, last=(-1.0, False, -1), span=0.0)
         except _Stop:
             return False
         return True
@@ -115,7 +116,7 @@ class _Search:
                    last: tuple[float, int]) -> bool:
         frontier = [t for t in range(self.n) if placed >> t & 1 and self.succ_mask[t] & ~placed]
         key = (placed, tuple(worker[t] for t in frontier))
-        vector = (last[0], last[1], *avail, *(finish[t] for t in frontier))
+        vector = (*last, *avail, *(finish[t] for t in frontier))
         seen = self.memo.setdefault(key, [])
         for other in seen:
             if all(a <= b + 1e-12 for a, b in zip(other, vector)):
@@ -149,8 +150,8 @@ class _Search:
                 for p, nbytes in zip(self.p.preds[t], self.p.pred_bytes[t]):
                     wp = worker[p]
                     ready = max(ready, finish[p] + self.latency[wp][w] + nbytes * self.inv_bw[wp][w])
-                if (ready, t) < last:
-                    continue  # keep starts in non-decreasing (start, index) order
+                if (ready, self.exec[t][w] > 0, t) < last:
+                    continue  # keep appends in non-decreasing (start, has length, index) order
                 moves.append((ready + self.exec[t][w], ready, t, w))
         moves.sort()
         for end, s, t, w in moves:
@@ -158,7 +159,7 @@ class _Search:
                 continue
             old_avail, old_used = avail[w], used[w]
             worker[t], start[t], finish[t], avail[w], used[w] = w, s, end, end, True
-            self._expand(placed | 1 << t, worker, start, finish, avail, used, (s, t), max(span, end))
+            self._expand(placed | 1 << t, worker, start, finish, avail, used, (s, end > s, t), max(span, end))
             worker[t], avail[w], used[w] = -1, old_avail, old_used
 
 

@@ -156,7 +156,8 @@ def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int 
     """
     rng = np.random.default_rng(seed)
     replay = Replay(problem, compiled=compiled)
-    order = np.lexsort((np.arange(problem.n), start.start)).astype(np.int64)
+    # by start; at equal starts zero-length tasks first, so that appending rebuilds ``start`` exactly
+    order = np.lexsort((np.arange(problem.n), start.finish > start.start, start.start)).astype(np.int64)
     best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width)
     kicks = since_better = 0
     while replay.steps < budget and since_better < patience:

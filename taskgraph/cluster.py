@@ -76,7 +76,7 @@ class Cluster:
             self.index[w.name] = i
         self.links: dict[frozenset[str], Link] = {}
         for raw in links:
-            link = _link(raw)
+            link = _link(raw, self.latency)
             for end in (link.a, link.b):
                 if end not in self.index:
                     raise ClusterError(f"link {link.a!r} - {link.b!r} names unknown worker {end!r}")
@@ -213,13 +213,14 @@ def _worker(raw: Worker | Mapping[str, Any]) -> Worker:
     return Worker(name, device, check_number(speed, f"speed of worker {name!r}", positive=True))
 
 
-def _link(raw: Link | Mapping[str, Any]) -> Link:
+def _link(raw: Link | Mapping[str, Any], default_latency: float) -> Link:
+    """A validated link; a mapping without ``latency`` takes the cluster's default latency."""
     if isinstance(raw, Mapping):
         try:
             a, b, bandwidth = raw["a"], raw["b"], raw["bandwidth"]
         except KeyError as missing:
             raise ClusterError(f"link {dict(raw)!r} is missing {missing}") from None
-        raw = Link(a, b, bandwidth, raw.get("latency", 0.0))
+        raw = Link(a, b, bandwidth, raw.get("latency", default_latency))
     what = f"link {raw.a!r} - {raw.b!r}"
     return Link(
         raw.a,

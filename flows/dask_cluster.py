@@ -1,0 +1,197 @@
+"""Dask clusters for hetflow: an embedded cluster shaped like a plan's :class:`~taskgraph.Cluster`, or a
+connection to a running scheduler, plus the map from planned workers to Dask addresses.
+
+The embedded cluster has one Dask worker *process* per planned worker (so a worker can be killed by its
+pid), named like the planned worker, with ``nthreads=1`` and the device class as a Dask resource
+(``GPU=1`` for ``gpu`` workers, ``CPU=1`` for ``cpu`` ones; ``SPEED=s`` when the speed is not 1). That is
+exactly what :func:`taskgraph.dask_convert.cluster_from_dask` reads back, so discovery round-trips.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from taskgraph import Cluster
+from taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, dask_slots
+from taskgraph.errors import ClusterError
+
+__all__ = [
+    "worker_resources",
+    "start_local_cluster",
+    "DaskSession",
+    "open_session",
+    "session",
+    "slot_map",
+    "worker_pids",
+]
+
+
+def worker_resources(device: str, speed: float = 1.0) -> dict[str, float]:
+    """Dask resources advertising a planned worker's device class and speed."""
+    resources = {GPU_RESOURCE: 1.0} if device == "gpu" else {device.upper(): 1.0}
+    if speed != 1.0:
+        resources[SPEED_RESOURCE] = float(speed)
+    return resources
+
+
+def start_local_cluster(
+    cluster: Cluster,
+    *,
+    processes: bool = True,
+    dashboard_address: str | None = ":0",
+    host: str = "127.0.0.1",
+    silence_logs: int | bool = logging.ERROR,
+    worker_options: dict[str, Any] | None = None,
+) -> Any:
+    """Start a ``distributed.SpecCluster`` with one single-thread worker per planned worker.
+
+    Parameters
+    ----------
+    cluster : Cluster
+        The planned workers; Dask worker ``name`` = planned worker name.
+    processes : bool
+        One process per worker (``Nanny``) — needed to kill a worker by pid. False runs threads in this
+        process (faster to start, for small tests).
+    dashboard_address : str or None
+        Where the Bokeh dashboard listens (``":0"``: a free port; ``None``: no dashboard).
+    host : str
+        Interface for the scheduler and workers.
+    silence_logs : int or bool
+        Log level for Dask's loggers (``False`` leaves them alone).
+    worker_options : dict, optional
+        Extra keyword arguments for every worker (e.g. ``memory_limit``).
+
+    Returns
+    -------
+    distributed.SpecCluster
+        Use as a context manager or call ``close()``.
+    """
+    from distributed import Nanny, Scheduler, SpecCluster, Worker
+
+    scheduler_options: dict[str, Any] = {"host": host, "port": 0, "dashboard_address": dashboard_address or ":0"}
+    if dashboard_address is None:  # the HTTP server (health, metrics) still runs, on a free port
+        scheduler_options["dashboard"] = False
+    workers = {}
+    for w in cluster.workers:
+        options = {
+            "name": w.name,
+            "nthreads": 1,
+            "resources": worker_resources(w.device, w.speed),
+            "host": host,
+            "memory_limit": 0,
+            **(worker_options or {}),
+        }
+        if processes:
+            options.setdefault("silence_logs", silence_logs)
+        workers[w.name] = {"cls": Nanny if processes else Worker, "options": options}
+    return SpecCluster(
+        workers=workers,
+        scheduler={"cls": Scheduler, "options": scheduler_options},
+        silence_logs=silence_logs,
+        name=f"hetflow-{len(cluster)}w",
+    )
+
+
+def slot_map(client: Any) -> dict[str, DaskSlot]:
+    """Planned worker name -> :class:`DaskSlot` of the live cluster behind ``client``."""
+    return {s.worker.name: s for s in dask_slots(client)}
+
+
+@dataclass
+class DaskSession:
+    """A connected client, the planned cluster it serves and the planned-name -> address map."""
+
+    client: Any
+    cluster: Cluster
+    slots: dict[str, DaskSlot]
+    local_cluster: Any = None
+
+    @property
+    def dashboard_link(self) -> str | None:
+        """The Bokeh dashboard URL, or None when the scheduler has none."""
+        try:
+            services = self.client.scheduler_info(n_workers=0).get("services", {})
+        except Exception:  # pragma: no cover - scheduler gone
+            return None
+        return self.client.dashboard_link if "dashboard" in services else None
+
+    def close(self) -> None:
+        self.client.close()
+        if self.local_cluster is not None:
+            self.local_cluster.close()
+
+
+def open_session(
+    cluster: Cluster | None = None,
+    address: str | None = None,
+    *,
+    client: Any = None,
+    dashboard_address: str | None = ":0",
+    processes: bool = True,
+    timeout: float = 60.0,
+) -> DaskSession:
+    """Connect to a Dask cluster and describe it as a planned :class:`Cluster`.
+
+    Exactly one way in: an existing ``client``, a scheduler ``address`` (``tcp://host:port``), or neither,
+    which starts an embedded cluster shaped like ``cluster`` (default ``Cluster.local(1, 3)``). With a
+    client or an address the planned workers are discovered (:func:`cluster_from_dask`); ``cluster``
+    then only lends its ``bandwidth``/``latency``.
+
+    Raises
+    ------
+    ClusterError
+        The scheduler cannot be reached, or an embedded cluster does not come up with every worker.
+    """
+    from distributed import Client
+
+    local = None
+    if client is None and address is None:
+        cluster = cluster if cluster is not None else Cluster.local(gpus=1, cpus=3)
+        local = start_local_cluster(cluster, dashboard_address=dashboard_address, processes=processes)
+        client = Client(local, set_as_default=False)
+        try:
+            client.wait_for_workers(len(cluster), timeout=timeout)
+        except Exception as e:
+            client.close()
+            local.close()
+            raise ClusterError(f"the embedded Dask cluster did not start {len(cluster)} workers: {e}") from None
+    elif client is None:
+        try:
+            client = Client(address, timeout=timeout, set_as_default=False)
+        except OSError as e:
+            raise ClusterError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from None
+    if local is None:
+        from taskgraph.dask_convert import cluster_from_dask
+
+        bandwidth = cluster.bandwidth if cluster is not None else 1e9
+        latency = cluster.latency if cluster is not None else 0.0
+        cluster = cluster_from_dask(client, bandwidth=bandwidth, latency=latency)
+    slots = slot_map(client)
+    missing = [name for name in cluster.names if name not in slots]
+    if missing:
+        raise ClusterError(f"planned worker {missing[0]!r} has no Dask worker of that name")
+    return DaskSession(client, cluster, slots, local)
+
+
+@contextmanager
+def session(*args: Any, **kwargs: Any) -> Iterator[DaskSession]:
+    """:func:`open_session` as a context manager; closes what it opened (not a client passed in)."""
+    own_client = kwargs.get("client") is None
+    s = open_session(*args, **kwargs)
+    try:
+        yield s
+    finally:
+        if own_client:
+            s.close()
+
+
+def worker_pids(client: Any) -> dict[str, int]:
+    """Dask worker name -> pid of its process (to kill one in fault drills)."""
+    pids = client.run(os.getpid)
+    names = {addr: str(w.get("name", addr)) for addr, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+    return {names.get(addr, addr): pid for addr, pid in pids.items()}

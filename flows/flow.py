@@ -1,0 +1,349 @@
+"""The Prefect 3 flow :func:`run_plan`: Dask cluster → plan → execute pinned tasks → merge → report.
+
+Prefect tasks are the coarse steps only (set-up, planning, execution, merge, report). The graph's tasks
+are plain Dask tasks submitted by :class:`flows.executor.PlanExecutor` — a Prefect task per graph node
+would cost ~0.1 s each.
+
+Example (starts an embedded Dask cluster; use ``address="tcp://..."`` for a running one)::
+
+    from taskgraph import Cluster, workloads
+    g = workloads.llm_batch_job(n_docs=640)
+    record = run_plan(g, cluster=Cluster.local(1, 3), solver="dp", emulate=True, time_scale=2.0)
+    record.results, record.planned_makespan, record.actual_makespan, record.replans
+    record.timeline.head(); record.gantt("run.png")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.dask_cluster import DaskSession, open_session
+from flows.emulate_bench import emulated
+from flows.executor import Execution, PlanExecutor
+from flows.timeline import gantt, summary_markdown, timeline_frame, worker_table
+from solvers.schedule import Schedule
+from taskgraph import Cluster, TaskGraph
+from taskgraph.errors import ClusterError, InvalidInput
+
+__all__ = ["run_plan", "RunRecord", "merge_digest"]
+
+
+@dataclass
+class RunRecord:
+    """Everything a run produced: merged sink results, plan, actual timeline and their comparison.
+
+    ``results`` maps each sink to its result in ``graph.sinks`` order (the merge order). Times are seconds;
+    planned ones are model seconds times ``time_scale``, actual ones are relative to the first submit.
+    """
+
+    graph_name: str
+    solver: str
+    schedule: Schedule
+    cluster: Cluster
+    results: dict[Hashable, Any]
+    timeline: pd.DataFrame
+    planned_makespan: float
+    actual_makespan: float
+    wall_seconds: float
+    submit_seconds: float
+    time_scale: float
+    replans: list[dict[str, Any]] = field(default_factory=list)
+    dashboard_link: str | None = None
+
+    @property
+    def digest(self) -> str:
+        """Hash of the merged output: equal digests mean identical results for every sink."""
+        return merge_digest(self.results)
+
+    @property
+    def ratio(self) -> float:
+        """Actual over planned makespan."""
+        return self.actual_makespan / self.planned_makespan if self.planned_makespan > 0 else float("nan")
+
+    @property
+    def attempts(self) -> int:
+        return int(self.timeline.attempts.sum())
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers (JSON-able)."""
+        tl = self.timeline
+        return {
+            "graph": self.graph_name,
+            "tasks": len(tl),
+            "sinks": len(self.results),
+            "solver": self.solver,
+            "workers": len(self.cluster),
+            "planned_makespan_s": round(self.planned_makespan, 4),
+            "actual_makespan_s": round(self.actual_makespan, 4),
+            "actual_over_planned": round(self.ratio, 4),
+            "wall_s": round(self.wall_seconds, 4),
+            "submit_s": round(self.submit_seconds, 4),
+            "on_planned_worker": f"{int(tl.on_plan.sum())}/{len(tl)}",
+            "retried_attempts": int(self.attempts - len(tl)),
+            "replans": len(self.replans),
+            "time_scale": self.time_scale,
+            "digest": self.digest,
+            "dashboard": self.dashboard_link or "-",
+        }
+
+    def to_markdown(self) -> str:
+        return summary_markdown(self.summary(), worker_table(self.timeline), self.replans)
+
+    def gantt(self, path: str | None = None) -> Any:
+        """Planned-vs-actual Gantt chart (PNG, or HTML when ``path`` ends in ``.html``)."""
+        title = f"{self.graph_name}: {self.solver} plan vs Dask execution"
+        return gantt(self.timeline, path, title=title, summary=json.dumps(self.summary(), indent=1))
+
+    def save(self, out_dir: str) -> dict[str, str]:
+        """Write schedule.json, timeline.csv, results.json, summary.md and gantt.png to ``out_dir``."""
+        os.makedirs(out_dir, exist_ok=True)
+        paths = {
+            k: os.path.join(out_dir, f)
+            for k, f in [
+                ("schedule", "schedule.json"),
+                ("timeline", "timeline.csv"),
+                ("results", "results.json"),
+                ("summary", "summary.md"),
+                ("gantt", "gantt.png"),
+            ]
+        }
+        self.schedule.save(paths["schedule"])
+        self.timeline.to_csv(paths["timeline"], index=False)
+        with open(paths["results"], "w") as f:
+            json.dump(
+                {"digest": self.digest, "results": [[str(k), _jsonable(v)] for k, v in self.results.items()]},
+                f,
+                indent=1,
+            )
+        with open(paths["summary"], "w") as f:
+            f.write(self.to_markdown())
+        self.gantt(paths["gantt"])
+        return paths
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def merge_digest(results: dict[Hashable, Any]) -> str:
+    """Deterministic hash of ``(sink, repr(result))`` pairs in merge order."""
+    h = hashlib.sha256()
+    for k, v in results.items():
+        h.update(repr((k, v)).encode())
+    return h.hexdigest()[:16]
+
+
+# -- the coarse Prefect tasks ------------------------------------------------------------------------
+@task(name="set up Dask cluster", cache_policy=NO_CACHE)
+def setup_cluster(
+    cluster: Cluster | None, address: str | None, client: Any, dashboard: bool, timeout: float
+) -> DaskSession:
+    dashboard_address = ":0" if dashboard else None
+    session = open_session(cluster, address, client=client, dashboard_address=dashboard_address, timeout=timeout)
+    link = session.dashboard_link
+    where = "embedded cluster" if session.local_cluster is not None else (address or "given client")
+    get_run_logger().info(f"Dask {where}: {len(session.cluster)} planned workers {session.cluster.names}")
+    if link:
+        print(f"Dask dashboard: {link}")
+    return session
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+def make_plan(graph: TaskGraph, cluster: Cluster, solver: str, seed: int, schedule: Schedule | None) -> Schedule:
+    if schedule is not None:
+        return schedule.validate(graph, cluster)
+    from solvers import plan
+
+    schedule = plan(graph, cluster, solver=solver, seed=seed)
+    schedule.validate(graph, cluster)  # cheap (O(V + E)); a bad plan would run in a wrong order
+    get_run_logger().info(
+        f"{solver} planned {len(schedule)} tasks: makespan {schedule.makespan:.4g} s in {schedule.plan_seconds:.3f} s"
+    )
+    return schedule
+
+
+@task(name="execute plan", cache_policy=NO_CACHE)
+def execute_plan(session: DaskSession, graph: TaskGraph, schedule: Schedule, options: dict[str, Any]) -> Execution:
+    logger = get_run_logger()
+    executor = PlanExecutor(session.client, graph, session.cluster, session.slots, log=logger.info, **options)
+    execution = executor.run(schedule)
+    logger.info(f"executed {len(graph)} tasks in {execution.wall_seconds:.3f} s, {len(execution.replans)} re-plans")
+    return execution
+
+
+@task(name="merge sink results", cache_policy=NO_CACHE)
+def merge_results(graph: TaskGraph, execution: Execution) -> dict[Hashable, Any]:
+    missing = [s for s in graph.sinks if s not in execution.results]
+    if missing:  # the executor returns every sink or raises; this guards the contract
+        raise RuntimeError(f"sink {missing[0]!r} has no result")
+    return {s: execution.results[s] for s in graph.sinks}
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_run(
+    graph: TaskGraph,
+    session: DaskSession,
+    schedule: Schedule,
+    execution: Execution,
+    results: dict[Hashable, Any],
+    time_scale: float,
+    dashboard_link: str | None,
+    out_dir: str | None,
+    artifacts: bool,
+) -> RunRecord:
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    frame = timeline_frame(graph, execution, session.slots, time_scale)
+    replans = [
+        {
+            "round": r.index,
+            "at": r.offset,
+            "dead": r.dead,
+            "tasks": len(r.schedule),
+            "kept": r.kept,
+            "planned_makespan": r.schedule.makespan * time_scale,
+        }
+        for r in execution.replans
+    ]
+    record = RunRecord(
+        graph_name=graph.name,
+        solver=schedule.solver,
+        schedule=schedule,
+        cluster=session.cluster,
+        results=results,
+        timeline=frame,
+        planned_makespan=schedule.makespan * time_scale,
+        actual_makespan=float(frame.actual_finish.max()) if len(frame) else 0.0,
+        wall_seconds=execution.wall_seconds,
+        submit_seconds=execution.submit_seconds,
+        time_scale=time_scale,
+        replans=replans,
+        dashboard_link=dashboard_link,
+    )
+    if artifacts:
+        create_markdown_artifact(record.to_markdown(), key="hetflow-run-summary", description="plan vs actual")
+        table = worker_table(frame).round(4).to_dict(orient="records")
+        create_table_artifact(table, key="hetflow-run-workers", description="per-worker actual load")
+    if out_dir:
+        paths = record.save(out_dir)
+        get_run_logger().info(f"wrote {', '.join(paths.values())}")
+    return record
+
+
+@flow(name="hetflow-run-plan", validate_parameters=False, log_prints=True)
+def run_plan(
+    graph: TaskGraph,
+    schedule: Schedule | None = None,
+    *,
+    cluster: Cluster | None = None,
+    address: str | None = None,
+    client: Any = None,
+    solver: str = "dp",
+    seed: int = 0,
+    retries: int = 2,
+    retry_delay: float = 0.0,
+    time_scale: float = 1.0,
+    emulate: bool = False,
+    strict_order: bool = False,
+    max_replans: int = 3,
+    timeout: float | None = None,
+    dashboard: bool = True,
+    connect_timeout: float = 30.0,
+    out_dir: str | None = None,
+    artifacts: bool = True,
+) -> RunRecord:
+    """Plan ``graph`` and run the plan on Dask; return the merged sink results and a :class:`RunRecord`.
+
+    Parameters
+    ----------
+    graph : TaskGraph
+        Tasks with ``cost`` and optionally ``op``/``params`` (:mod:`flows.ops`); tasks without ``op``
+        sleep ``cost[device] / speed * time_scale`` seconds (``emulate``).
+    schedule : Schedule, optional
+        A ready plan (validated against the cluster); default: plan with ``solver``.
+    cluster : Cluster, optional
+        Without ``address``/``client``: the shape of the embedded Dask cluster to start (default
+        ``Cluster.local(1, 3)``). With them: only its bandwidth/latency are used; workers are discovered.
+    address : str, optional
+        Scheduler address of a running Dask cluster (``tcp://host:port``).
+    client : distributed.Client, optional
+        An already connected client (not closed by the flow).
+    solver, seed : str, int
+        Planner (:func:`solvers.plan`); also used for re-plans after a worker dies.
+    retries, retry_delay : int, float
+        Re-runs of a raising task on its planned worker, and the pause before each.
+    time_scale : float
+        Model seconds -> real seconds for emulated tasks and for the planned times in the report.
+    emulate : bool
+        Strip ``op``/``params`` so every task is emulated.
+    strict_order : bool
+        Chain each worker's tasks in plan order (no overtaking by later-planned ready tasks).
+    max_replans : int
+        Re-plans allowed after worker deaths before the run fails.
+    timeout : float, optional
+        Fail if execution takes longer.
+    dashboard : bool
+        Start the Bokeh dashboard of the embedded cluster and print its link.
+    connect_timeout : float
+        Seconds to reach the scheduler at ``address`` (or for the embedded workers to come up).
+    out_dir : str, optional
+        Write schedule, timeline, results, summary and Gantt chart there.
+    artifacts : bool
+        Publish a markdown and a table artifact to Prefect.
+
+    Returns
+    -------
+    RunRecord
+
+    Raises
+    ------
+    taskgraph.errors.InvalidInput
+        Bad graph/cluster/schedule, or (``DeviceError``) a task that no surviving worker can run.
+    flows.executor.TaskFailed
+        A task failed on every attempt.
+    """
+    if not isinstance(graph, TaskGraph):
+        raise InvalidInput(f"run_plan needs a TaskGraph, not {type(graph).__name__}")
+    if address is not None and client is not None:
+        raise ClusterError("pass either a scheduler address or a client, not both")
+    graph.validate()
+    if emulate:
+        graph = emulated(graph)
+    session = setup_cluster(cluster, address, client, dashboard, connect_timeout)
+    try:
+        link = session.dashboard_link
+        schedule = make_plan(graph, session.cluster, solver, seed, schedule)
+        options = dict(
+            solver=solver,
+            seed=seed,
+            retries=retries,
+            retry_delay=retry_delay,
+            time_scale=time_scale,
+            strict_order=strict_order,
+            max_replans=max_replans,
+            timeout=timeout,
+        )
+        execution = execute_plan(session, graph, schedule, options)
+        results = merge_results(graph, execution)
+        record = report_run(graph, session, schedule, execution, results, time_scale, link, out_dir, artifacts)
+    finally:
+        if client is None:
+            session.close()
+    print(
+        f"{graph.name}: {len(graph)} tasks, planned {record.planned_makespan:.3f} s, actual "
+        f"{record.actual_makespan:.3f} s ({record.ratio:.2f}x), {len(record.replans)} re-plans, digest {record.digest}"
+    )
+    return record

@@ -1,0 +1,512 @@
+"""The demo: the real MiniLM batch job on the bundled corpus, planned with ``dp`` and run under Prefect.
+
+:func:`run_demo` does, in order:
+
+1. build the job (:func:`taskgraph.workloads.llm_batch_job`) — ``n_docs`` documents in batches of
+   ``batch_size``, the encoder split over ``n_shards`` tasks per batch;
+2. start the embedded Dask cluster (:func:`flows.dask_cluster.start_local_cluster`: one single-thread
+   worker process per planned worker, ``gpu0`` with the Dask resource ``GPU=1``, ``cpu0..``) or connect
+   to ``address``/``client``;
+3. load MiniLM on every worker (untimed warm-up) and, unless a cost file is given, calibrate the costs
+   on those workers (:func:`flows.profile.profile_cluster`; written to ``costs.json``);
+4. rebuild the job with the calibrated costs, plan it and execute the plan with the Prefect flow
+   :func:`flows.flow.run_plan` (Prefect starts its temporary local server unless ``PREFECT_API_URL`` points
+   to one), showing a progress bar of finished graph tasks polled from the Dask scheduler;
+5. write the merged table (one row per document), the Gantt chart, schedule, timeline and a summary.
+
+On a CPU-only machine the ``gpu`` worker runs the same torch code on the CPU (CUDA is used when
+available), so calibrated GPU costs there are CPU costs and the plan treats ``gpu0`` like a CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taskgraph import TaskGraph
+
+if TYPE_CHECKING:  # pandas loads on use: `hetflow --help` imports this module for its defaults
+    import pandas as pd
+
+__all__ = [
+    "DEFAULT_DOCS",
+    "DemoRecord",
+    "run_demo",
+    "result_table",
+    "stage_table",
+    "format_summary",
+    "TaskProgress",
+    "GPU_KINDS",
+    "run_dask_scheduled",
+]
+
+DEFAULT_DOCS = 768  # 12 batches of 64: ~1-2 min end to end on a 2-core machine, Prefect start included
+PROFILE_SIZES = (16, 64)  # the demo's quick calibration: two sizes, one pass
+GPU_KINDS = ("features", "inference", "score")  # kinds a real GPU runs far faster (DEFAULT_COSTS)
+_KEY = re.compile(r"^[^-]+-(?P<task>[^-]+)(?:-r\d+)?-[0-9a-f]{8}$")
+
+
+@dataclass
+class DemoRecord:
+    """What :func:`run_demo` returns: the run record, the merged table and where the outputs went."""
+
+    record: Any  # flows.flow.RunRecord
+    table: pd.DataFrame
+    n_docs: int
+    costs: dict[str, dict[str, tuple[float, float]]]
+    costs_source: str  # "calibrated", a file path, "given" or "default"
+    paths: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    profile: Any = None  # flows.profile.Profile when calibrated
+
+    @property
+    def planned_makespan(self) -> float:
+        return float(self.record.planned_makespan)
+
+    @property
+    def actual_makespan(self) -> float:
+        return float(self.record.actual_makespan)
+
+    @property
+    def ratio(self) -> float:
+        """Actual over planned makespan."""
+        return float(self.record.ratio)
+
+    @property
+    def docs_per_second(self) -> float:
+        """Documents over the actual makespan (first task submitted -> last task finished)."""
+        return self.n_docs / self.actual_makespan if self.actual_makespan > 0 else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers (JSON-able)."""
+        return {
+            "documents": self.n_docs,
+            "rows": len(self.table),
+            "tasks": len(self.record.timeline),
+            "solver": self.record.solver,
+            "costs": self.costs_source,
+            "planned_makespan_s": round(self.planned_makespan, 3),
+            "actual_makespan_s": round(self.actual_makespan, 3),
+            "actual_over_planned": round(self.ratio, 3),
+            "docs_per_s": round(self.docs_per_second, 2),
+            "replans": len(self.record.replans),
+            "retried_attempts": int(self.record.timeline.attempts.sum() - len(self.record.timeline)),
+            **{f"{k}_s": round(v, 2) for k, v in self.timings.items()},
+        }
+
+
+def result_table(record: Any) -> pd.DataFrame:
+    """The merged result table of an LLM-job run record (the ``merge`` sink's DataFrame)."""
+    import pandas as pd
+
+    table = record.results.get("merge")
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"the run has no merged table (sink results: {list(record.results)})")
+    return table
+
+
+def stage_table(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Where each stage ran: tasks per (kind, actual worker), stages in pipeline order, plus totals."""
+    import pandas as pd
+
+    order = ["preprocess", "features", "inference", "score", "merge"]
+    t = pd.crosstab(timeline["kind"], timeline["actual_worker"].fillna("?"))
+    t = t.reindex([k for k in order if k in t.index] + [k for k in t.index if k not in order])
+    t["total"] = t.sum(axis=1)
+    t.index.name, t.columns.name = "stage", None
+    return t
+
+
+class TaskProgress(threading.Thread):
+    """Poll the Dask scheduler's task stream for finished graph tasks; report ``callback(done, docs_scored)``.
+
+    A task counts as done once a key of it (``<kind>-<task>[-r<round>]-<tag>``, see
+    :func:`flows.executor.dask_key`) finished without error. Only records added after the poller was
+    created are read, so earlier runs on the same cluster do not count, and none is missed (the stream
+    keeps records after their results are released).
+    """
+
+    def __init__(self, client: Any, graph: TaskGraph, callback: Callable[[int, int], None], interval: float = 0.25):
+        super().__init__(daemon=True, name="hetflow-progress")
+        self.client, self.callback, self.interval = client, callback, interval
+        self.tasks = {str(t) for t in graph.tasks}
+        job = graph.G.graph.get("workload", {})
+        n, size = int(job.get("n_docs", 0)), max(1, int(job.get("batch_size", 1)))
+        self.docs = {str(t): max(0, min(size, n - int(str(t)[5:]) * size))  # score<b> -> rows of batch b
+                     for t in graph.tasks if graph.kind(t) == "score" and str(t)[5:].isdigit()}  # fmt: skip
+        self.done: set[str] = set()
+        self.stop_event = threading.Event()
+        client.get_task_stream(count=0)  # makes the scheduler record the task stream
+        self.index, _ = client.run_on_scheduler(_stream_since, None)
+
+    def poll(self) -> int:
+        """Read the new task-stream records once; return the number of finished graph tasks."""
+        try:
+            self.index, keys = self.client.run_on_scheduler(_stream_since, self.index)
+        except Exception:  # scheduler busy or gone: try again at the next poll
+            keys = []
+        for key in keys:
+            m = _KEY.match(key)
+            if m and m["task"] in self.tasks:
+                self.done.add(m["task"])
+        self.callback(len(self.done), sum(self.docs.get(t, 0) for t in self.done))
+        return len(self.done)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self.poll()
+
+    def stop(self) -> None:
+        """Stop polling (after one last poll)."""
+        self.stop_event.set()
+        self.join(timeout=5)
+        self.poll()
+
+
+def _stream_since(index: int | None, dask_scheduler: Any = None) -> tuple[int, list[str]]:
+    """Scheduler side: (new index, keys of tasks that finished OK) of the task stream from ``index`` on."""
+    plugin = dask_scheduler.plugins.get("task-stream")
+    if plugin is None:
+        return (index or 0), []
+    if index is None:
+        return plugin.index, []
+    records = plugin.collect(start_index=index)
+    return plugin.index, [r["key"] for r in records if isinstance(r.get("key"), str) and r.get("status") == "OK"]
+
+
+class _BelowFilter(logging.Filter):
+    """Drop records of the ``prefixes`` loggers below ``level``."""
+
+    def __init__(self, prefixes: tuple[str, ...], level: int):
+        super().__init__()
+        self.prefixes, self.level = prefixes, level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or not record.name.startswith(self.prefixes)
+
+
+@contextmanager
+def _quiet_logs(console: Any = None, level: int = logging.ERROR) -> Iterator[None]:
+    """Hide Dask's INFO and WARNING lines in this process (e.g. "Worker process still alive after 4.0
+    seconds, killing" at every cluster close) and print Prefect's log lines above the progress bar.
+
+    Dask's records are dropped by a handler filter (the cluster start resets the ``distributed`` logger's
+    level). Prefect's console handlers print through their own rich console; pointing them at the progress
+    bar's ``console`` keeps the bar at the bottom instead of being overwritten.
+    """
+    flt = _BelowFilter(("distributed", "bokeh", "tornado"), level)
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]  # fmt: skip
+    handlers = list({id(h): h for lg in loggers for h in lg.handlers}.values())
+    swapped = []
+    for h in handlers:
+        h.addFilter(flt)
+        if console is not None and type(h).__name__ == "PrefectConsoleHandler" and hasattr(h, "console"):
+            swapped.append((h, h.console))
+            h.console = console
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(flt)
+        for h, old in swapped:
+            h.console = old
+
+
+def _start_prefect_server(out: dict[str, Any]) -> None:
+    """Start Prefect's temporary local server now, unless ``PREFECT_API_URL`` names one; ``out["url"]``.
+
+    The flow would start it anyway; starting it before the calibration means the costs are measured with
+    the server's background load present, as it is during the run.
+    """
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL
+
+        out["url"] = PREFECT_API_URL.value() or str(get_client(sync_client=True).api_url)
+    except Exception as e:  # reported by the caller, in its thread
+        out["error"] = e
+
+
+def _load_costs(costs: str | Path | Mapping | None) -> tuple[dict | None, str]:
+    from taskgraph.workloads import load_costs, resolve_costs
+
+    if costs is None:
+        return None, "default"
+    if isinstance(costs, Mapping):
+        resolve_costs(costs)  # validate
+        return {k: dict(v) for k, v in costs.items()}, "given"
+    return load_costs(costs), str(costs)
+
+
+def run_demo(
+    n_docs: int | None = DEFAULT_DOCS,
+    batch_size: int = 64,
+    n_shards: int = 3,
+    *,
+    gpus: int = 1,
+    cpus: int = 2,
+    corpus: str = "bundled",
+    costs: str | Path | Mapping | None = None,
+    calibrate: bool = True,
+    profile_sizes: tuple[int, ...] = PROFILE_SIZES,
+    profile_repeats: int = 2,
+    solver: str = "dp",
+    out_dir: str | Path | None = "hetflow-demo",
+    address: str | None = None,
+    client: Any = None,
+    retries: int = 2,
+    retry_delay: float = 0.0,
+    prepare: Callable[[TaskGraph], TaskGraph] | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> DemoRecord:
+    """Run the demo job end to end (module docstring) and return a :class:`DemoRecord`.
+
+    Parameters
+    ----------
+    n_docs, batch_size, n_shards : int
+        The job (:func:`taskgraph.workloads.llm_batch_job`); ``n_docs=None`` takes every row of a corpus file.
+    gpus, cpus : int
+        Shape of the embedded cluster (ignored with ``address``/``client``, whose workers are discovered).
+    corpus : str
+        ``"bundled"`` or a ``.txt``/``.csv``/``.parquet`` path.
+    costs : path or mapping, optional
+        A calibration file (``hetflow profile``) or ``{kind: {device: (a, b)}}``; skips calibration.
+    calibrate : bool
+        Without ``costs``: calibrate on the cluster (True) or plan with the built-in defaults (False).
+    profile_sizes, profile_repeats
+        Calibration settings (:func:`flows.profile.profile_cluster`).
+    solver : str
+        Planner (default ``dp``).
+    out_dir : path, optional
+        Where to write ``results.parquet``, ``gantt.png``, ``schedule.json``, ``timeline.csv``,
+        ``summary.md`` and (when calibrated) ``costs.json``; ``None`` writes nothing.
+    address, client
+        Run on an existing Dask cluster instead of starting one.
+    retries, retry_delay
+        Re-runs of a failing task on its worker (:func:`flows.flow.run_plan`).
+    prepare : callable, optional
+        ``prepare(graph) -> graph`` applied to the job before planning (fault drills, experiments).
+    progress : bool
+        Show a rich progress bar (tasks done / total, documents scored).
+    console : rich.console.Console, optional
+        Where progress goes (default: a new console on stderr).
+    """
+    os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")  # worker processes inherit it: one torch thread each
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar per worker
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from flows.dask_cluster import open_session
+    from flows.flow import run_plan
+    from flows.profile import profile_cluster, warm_up_workers
+    from taskgraph import Cluster
+    from taskgraph.errors import InvalidInput
+    from taskgraph.workloads import llm_batch_job
+
+    if address is not None and client is not None:
+        raise InvalidInput("run_demo: pass either a scheduler address or a client, not both")
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    fixed, source = _load_costs(costs)
+    job = {"n_docs": n_docs, "batch_size": batch_size, "n_shards": n_shards, "corpus": corpus}
+    n_docs = job["n_docs"] = int(llm_batch_job(**job).G.graph["workload"]["n_docs"])  # checks the arguments
+    if corpus != "bundled":
+        from taskgraph.errors import FormatError
+        from taskgraph.workloads import count_corpus_rows
+
+        if count_corpus_rows(corpus) < n_docs:
+            raise FormatError(f"{corpus}: has {count_corpus_rows(corpus)} rows, the job asks for {n_docs}")
+    console = console or Console(stderr=True)
+    columns = [SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[note]}"), TimeElapsedColumn()]  # fmt: skip
+    bar = Progress(*columns, console=console, disable=not progress, transient=False)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    profile = None
+    with _quiet_logs(console if progress else None), bar:
+        step = bar.add_task("starting Dask cluster", total=None, note="")
+        shape = Cluster.local(gpus=gpus, cpus=cpus)
+        session = open_session(None if (address or client) else shape, address, client=client, dashboard_address=None)
+        try:
+            names = session.cluster.names
+            bar.update(step, description=f"Dask cluster: {len(names)} workers", total=1, completed=1,
+                       note=", ".join(names))  # fmt: skip
+            timings["cluster_start"] = time.perf_counter() - t_start
+
+            t = time.perf_counter()
+            api: dict[str, Any] = {}  # Prefect's server starts while the workers load the model
+            starter = threading.Thread(target=_start_prefect_server, args=(api,), daemon=True)
+            starter.start()
+            step = bar.add_task("loading MiniLM on the workers", total=None, note="")
+            warm_up_workers(session.client, corpus=corpus, size=min(8, n_docs))
+            bar.update(step, total=1, completed=1)
+            timings["model_load"] = time.perf_counter() - t
+            step = bar.add_task("Prefect server", total=None, note="")
+            starter.join()
+            if "error" in api:
+                raise api["error"]
+            url = str(api.get("url", "")).replace("http://", "").removesuffix("/").removesuffix("/api")
+            bar.update(step, total=1, completed=1, note=url)
+            timings["prefect_wait"] = time.perf_counter() - t - timings["model_load"]  # beyond the model load
+            if fixed is None and calibrate:
+                t = time.perf_counter()
+                step = bar.add_task("calibrating costs", total=None, note=f"sizes {list(profile_sizes)}")
+                sizes = [s for s in profile_sizes if s <= n_docs] or [min(profile_sizes[0], n_docs)]
+                profile = profile_cluster(session.client, sizes=sizes, repeats=profile_repeats, corpus=corpus,
+                                          span=n_docs if corpus == "bundled" else None)  # fmt: skip
+                fixed, source = profile.costs, "calibrated"
+                if out is not None:
+                    profile.save(out / "costs.json")
+                bar.update(step, total=1, completed=1)
+                timings["calibration"] = time.perf_counter() - t
+
+            graph = llm_batch_job(**job, costs=fixed)
+            if prepare is not None:
+                graph = prepare(graph)
+            step = bar.add_task(f"running {len(graph)} tasks ({solver} plan)", total=len(graph), note="")
+
+            def report(done: int, docs: int) -> None:
+                bar.update(step, completed=done, note=f"{docs}/{n_docs} docs scored")
+
+            poller = TaskProgress(session.client, graph, report)
+            poller.start()
+            t = time.perf_counter()
+            try:
+                record = run_plan(graph, client=session.client, solver=solver, retries=retries,
+                                  retry_delay=retry_delay, dashboard=False, artifacts=True)  # fmt: skip
+            finally:
+                poller.stop()
+            timings["flow"] = time.perf_counter() - t
+            bar.update(step, completed=len(graph), note=f"{n_docs}/{n_docs} docs scored")
+        finally:
+            if client is None:
+                session.close()
+    table = result_table(record)
+    demo = DemoRecord(record, table, int(graph.G.nodes["merge"]["params"]["n_docs"]), fixed or {}, source,
+                      timings=timings, profile=profile)  # fmt: skip
+    if out is not None:
+        demo.paths = _write_outputs(demo, out)
+    demo.timings["total"] = time.perf_counter() - t_start
+    return demo
+
+
+def _write_outputs(demo: DemoRecord, out: Path) -> dict[str, str]:
+    from flows.llm_ops import write_table
+
+    rec = demo.record
+    paths = {"results": out / "results.parquet", "gantt": out / "gantt.png", "schedule": out / "schedule.json",
+             "timeline": out / "timeline.csv", "summary": out / "summary.md"}  # fmt: skip
+    write_table(demo.table, paths["results"])
+    rec.gantt(str(paths["gantt"]))
+    rec.schedule.save(str(paths["schedule"]))
+    rec.timeline.to_csv(paths["timeline"], index=False)
+    stages = stage_table(rec.timeline).to_string()
+    lines = [rec.to_markdown(), "## Stages (tasks per worker)", "", "```", stages, "```", ""]
+    paths["summary"].write_text("\n".join(lines), encoding="utf-8")
+    if (out / "costs.json").exists() and demo.costs_source == "calibrated":
+        paths["costs"] = out / "costs.json"
+    return {k: str(v) for k, v in paths.items()}
+
+
+def format_summary(demo: DemoRecord) -> str:
+    """A plain-text report: headline numbers, stages per worker, top topics and the output files."""
+    s = demo.summary()
+    lines = [
+        f"{s['documents']} documents -> {s['rows']} rows, {s['tasks']} tasks, {s['solver']} plan, costs: {s['costs']}",
+        f"throughput      {s['docs_per_s']:.1f} docs/s (over the actual makespan)",
+        f"makespan        planned {s['planned_makespan_s']:.2f} s, actual {s['actual_makespan_s']:.2f} s "
+        f"(actual/planned {s['actual_over_planned']:.2f})",
+        f"retries/replans {s['retried_attempts']} retried attempts, {s['replans']} re-plans",
+        "time            " + ", ".join(f"{k} {v:.1f} s" for k, v in demo.timings.items()),
+        "",
+        "where each stage ran (tasks per worker):",
+        stage_table(demo.record.timeline).to_string(),
+        "",
+        "top topics: " + ", ".join(f"{k} {v}" for k, v in demo.table["best_topic"].value_counts().head(4).items()),
+    ]
+    if demo.paths:
+        lines += ["", "outputs:"] + [f"  {k:<9} {v}" for k, v in demo.paths.items()]
+    return "\n".join(lines)
+
+
+# -- Dask's own scheduling of the same job (the benchmark's baselines) ---------------------------------
+def _run_op_anywhere(spec: tuple, *inputs: Any) -> Any:
+    """Run a graph task's op on whatever worker Dask chose, with that worker's device class (``GPU`` > 0)."""
+    from distributed import get_worker
+
+    from flows.ops import call_op
+
+    task, op, params = spec
+    worker = get_worker()
+    device = "gpu" if worker.state.total_resources.get("GPU", 0) > 0 else "cpu"
+    return call_op(op, inputs, params, device=device, worker=str(worker.name), task=task)
+
+
+def run_dask_scheduled(client: Any, graph: TaskGraph, *, hints: str = "none", timeout: float = 900.0) -> dict[str, Any]:
+    """Let Dask place the job's tasks itself: one ``client.submit`` per task, no worker pins.
+
+    Parameters
+    ----------
+    hints : ``"none"`` or ``"gpu"``
+        ``"none"``: only the cost model's hard constraints — a task without a ``gpu`` cost requests
+        ``CPU=1`` (the embedded CPU workers advertise it), one without a ``cpu`` cost ``GPU=1``.
+        ``"gpu"``: also ``GPU=1`` on every task of :data:`GPU_KINDS` (what a user would annotate).
+
+    Returns
+    -------
+    dict
+        ``results`` (sink -> value), ``frame`` (task, kind, worker, start, stop; seconds since the first
+        submit), ``makespan`` (first submit -> last compute stop) and ``submit_s``.
+    """
+    import uuid
+
+    import pandas as pd
+    from distributed import wait
+
+    if hints not in ("none", "gpu"):
+        raise ValueError(f"hints must be 'none' or 'gpu', not {hints!r}")
+    tag = uuid.uuid4().hex[:8]
+    client.get_task_stream(count=0)  # make sure the scheduler records the task stream
+    futures: dict[Any, Any] = {}
+    task_of: dict[str, Any] = {}
+    t0 = time.time()
+    for t in graph.tasks:
+        data, cost = graph.G.nodes[t], graph.cost(t)
+        if "cpu" not in cost or (hints == "gpu" and graph.kind(t) in GPU_KINDS and "gpu" in cost):
+            resources: dict[str, float] | None = {"GPU": 1}
+        else:
+            resources = {"CPU": 1} if "gpu" not in cost else None
+        key = f"{graph.kind(t)}-{t}-dask{hints}-{tag}"
+        task_of[key] = t
+        spec = (t, data.get("op"), dict(data.get("params") or {}))
+        futures[t] = client.submit(_run_op_anywhere, spec, *[futures[q] for q in graph.parents(t)], key=key,
+                                   resources=resources, pure=False)  # fmt: skip
+    submit_s = time.time() - t0
+    sinks = [futures[s] for s in graph.sinks]
+    with client.as_current():
+        wait(sinks, timeout=timeout)
+    results = dict(zip(graph.sinks, client.gather(sinks)))
+    names = {a: str(w.get("name", a)) for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+    rows = []
+    for rec in client.get_task_stream(start=t0 - 1.0):
+        compute = [s for s in rec["startstops"] if s["action"] == "compute"]
+        if rec["key"] in task_of and compute:
+            t = task_of[rec["key"]]
+            rows.append({"task": t, "kind": graph.kind(t), "worker": names.get(rec["worker"], rec["worker"]),
+                         "start": compute[-1]["start"] - t0, "stop": compute[-1]["stop"] - t0})  # fmt: skip
+    for f in futures.values():
+        f.release()
+    frame = pd.DataFrame(rows, columns=["task", "kind", "worker", "start", "stop"])
+    return {"results": results, "frame": frame, "makespan": float(frame.stop.max()), "submit_s": submit_s}

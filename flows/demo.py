@@ -7,11 +7,13 @@
 2. start the embedded Dask cluster (:func:`flows.dask_cluster.start_local_cluster`: one single-thread
    worker process per planned worker, ``gpu0`` with the Dask resource ``GPU=1``, ``cpu0..``) or connect
    to ``address``/``client``;
-3. load MiniLM on every worker (untimed warm-up) and, unless a cost file is given, calibrate the costs
-   on those workers (:func:`flows.profile.profile_cluster`; written to ``costs.json``);
+3. load MiniLM on every worker (untimed warm-up), start Prefect's temporary local server (unless
+   ``PREFECT_API_URL`` points to one) and, unless a cost file is given, calibrate the costs on those
+   workers (:func:`flows.profile.profile_cluster`; written to ``costs.json``) — with the server already
+   running, as it will be during the run;
 4. rebuild the job with the calibrated costs, plan it and execute the plan with the Prefect flow
-   :func:`flows.flow.run_plan` (Prefect starts its temporary local server unless ``PREFECT_API_URL`` points
-   to one), showing a progress bar of finished graph tasks polled from the Dask scheduler;
+   :func:`flows.flow.run_plan`, showing a progress bar of finished graph tasks read from the Dask
+   scheduler's task stream (:class:`TaskProgress`);
 5. write the merged table (one row per document), the Gantt chart, schedule, timeline and a summary.
 
 On a CPU-only machine the ``gpu`` worker runs the same torch code on the CPU (CUDA is used when
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.cmd_demo import DEFAULT_DOCS  # the CLI module holds the default, so the CLI starts fast
 from taskgraph import TaskGraph
 
 if TYPE_CHECKING:  # pandas loads on use: `hetflow --help` imports this module for its defaults
@@ -44,13 +47,9 @@ __all__ = [
     "stage_table",
     "format_summary",
     "TaskProgress",
-    "GPU_KINDS",
-    "run_dask_scheduled",
 ]
 
-DEFAULT_DOCS = 768  # 12 batches of 64: ~1-2 min end to end on a 2-core machine, Prefect start included
-PROFILE_SIZES = (16, 64)  # the demo's quick calibration: two sizes, one pass
-GPU_KINDS = ("features", "inference", "score")  # kinds a real GPU runs far faster (DEFAULT_COSTS)
+PROFILE_SIZES = (16, 64)  # the demo's quick calibration: two sizes (two passes, ~10 s)
 _KEY = re.compile(r"^[^-]+-(?P<task>[^-]+)(?:-r\d+)?-[0-9a-f]{8}$")
 
 
@@ -221,19 +220,16 @@ def _quiet_logs(console: Any = None, level: int = logging.ERROR) -> Iterator[Non
             h.console = old
 
 
-def _start_prefect_server(out: dict[str, Any]) -> None:
-    """Start Prefect's temporary local server now, unless ``PREFECT_API_URL`` names one; ``out["url"]``.
+def _start_prefect_server() -> str:
+    """Start Prefect's temporary local server now, unless ``PREFECT_API_URL`` names one; return the API URL.
 
     The flow would start it anyway; starting it before the calibration means the costs are measured with
     the server's background load present, as it is during the run.
     """
-    try:
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
 
-        out["url"] = PREFECT_API_URL.value() or str(get_client(sync_client=True).api_url)
-    except Exception as e:  # reported by the caller, in its thread
-        out["error"] = e
+    return str(PREFECT_API_URL.value() or get_client(sync_client=True).api_url)
 
 
 def _load_costs(costs: str | Path | Mapping | None) -> tuple[dict | None, str]:
@@ -304,6 +300,7 @@ def run_demo(
     os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")  # worker processes inherit it: one torch thread each
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar per worker
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # 20 s is short on 2 busy cores
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -346,20 +343,15 @@ def run_demo(
             timings["cluster_start"] = time.perf_counter() - t_start
 
             t = time.perf_counter()
-            api: dict[str, Any] = {}  # Prefect's server starts while the workers load the model
-            starter = threading.Thread(target=_start_prefect_server, args=(api,), daemon=True)
-            starter.start()
             step = bar.add_task("loading MiniLM on the workers", total=None, note="")
             warm_up_workers(session.client, corpus=corpus, size=min(8, n_docs))
             bar.update(step, total=1, completed=1)
             timings["model_load"] = time.perf_counter() - t
-            step = bar.add_task("Prefect server", total=None, note="")
-            starter.join()
-            if "error" in api:
-                raise api["error"]
-            url = str(api.get("url", "")).replace("http://", "").removesuffix("/").removesuffix("/api")
-            bar.update(step, total=1, completed=1, note=url)
-            timings["prefect_wait"] = time.perf_counter() - t - timings["model_load"]  # beyond the model load
+            t = time.perf_counter()
+            step = bar.add_task("starting Prefect server", total=None, note="")
+            url = _start_prefect_server().replace("http://", "").removesuffix("/").removesuffix("/api")
+            bar.update(step, description="Prefect server", total=1, completed=1, note=url)
+            timings["prefect_start"] = time.perf_counter() - t
             if fixed is None and calibrate:
                 t = time.perf_counter()
                 step = bar.add_task("calibrating costs", total=None, note=f"sizes {list(profile_sizes)}")
@@ -440,73 +432,3 @@ def format_summary(demo: DemoRecord) -> str:
         lines += ["", "outputs:"] + [f"  {k:<9} {v}" for k, v in demo.paths.items()]
     return "\n".join(lines)
 
-
-# -- Dask's own scheduling of the same job (the benchmark's baselines) ---------------------------------
-def _run_op_anywhere(spec: tuple, *inputs: Any) -> Any:
-    """Run a graph task's op on whatever worker Dask chose, with that worker's device class (``GPU`` > 0)."""
-    from distributed import get_worker
-
-    from flows.ops import call_op
-
-    task, op, params = spec
-    worker = get_worker()
-    device = "gpu" if worker.state.total_resources.get("GPU", 0) > 0 else "cpu"
-    return call_op(op, inputs, params, device=device, worker=str(worker.name), task=task)
-
-
-def run_dask_scheduled(client: Any, graph: TaskGraph, *, hints: str = "none", timeout: float = 900.0) -> dict[str, Any]:
-    """Let Dask place the job's tasks itself: one ``client.submit`` per task, no worker pins.
-
-    Parameters
-    ----------
-    hints : ``"none"`` or ``"gpu"``
-        ``"none"``: only the cost model's hard constraints — a task without a ``gpu`` cost requests
-        ``CPU=1`` (the embedded CPU workers advertise it), one without a ``cpu`` cost ``GPU=1``.
-        ``"gpu"``: also ``GPU=1`` on every task of :data:`GPU_KINDS` (what a user would annotate).
-
-    Returns
-    -------
-    dict
-        ``results`` (sink -> value), ``frame`` (task, kind, worker, start, stop; seconds since the first
-        submit), ``makespan`` (first submit -> last compute stop) and ``submit_s``.
-    """
-    import uuid
-
-    import pandas as pd
-    from distributed import wait
-
-    if hints not in ("none", "gpu"):
-        raise ValueError(f"hints must be 'none' or 'gpu', not {hints!r}")
-    tag = uuid.uuid4().hex[:8]
-    client.get_task_stream(count=0)  # make sure the scheduler records the task stream
-    futures: dict[Any, Any] = {}
-    task_of: dict[str, Any] = {}
-    t0 = time.time()
-    for t in graph.tasks:
-        data, cost = graph.G.nodes[t], graph.cost(t)
-        if "cpu" not in cost or (hints == "gpu" and graph.kind(t) in GPU_KINDS and "gpu" in cost):
-            resources: dict[str, float] | None = {"GPU": 1}
-        else:
-            resources = {"CPU": 1} if "gpu" not in cost else None
-        key = f"{graph.kind(t)}-{t}-dask{hints}-{tag}"
-        task_of[key] = t
-        spec = (t, data.get("op"), dict(data.get("params") or {}))
-        futures[t] = client.submit(_run_op_anywhere, spec, *[futures[q] for q in graph.parents(t)], key=key,
-                                   resources=resources, pure=False)  # fmt: skip
-    submit_s = time.time() - t0
-    sinks = [futures[s] for s in graph.sinks]
-    with client.as_current():
-        wait(sinks, timeout=timeout)
-    results = dict(zip(graph.sinks, client.gather(sinks)))
-    names = {a: str(w.get("name", a)) for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
-    rows = []
-    for rec in client.get_task_stream(start=t0 - 1.0):
-        compute = [s for s in rec["startstops"] if s["action"] == "compute"]
-        if rec["key"] in task_of and compute:
-            t = task_of[rec["key"]]
-            rows.append({"task": t, "kind": graph.kind(t), "worker": names.get(rec["worker"], rec["worker"]),
-                         "start": compute[-1]["start"] - t0, "stop": compute[-1]["stop"] - t0})  # fmt: skip
-    for f in futures.values():
-        f.release()
-    frame = pd.DataFrame(rows, columns=["task", "kind", "worker", "start", "stop"])
-    return {"results": results, "frame": frame, "makespan": float(frame.stop.max()), "submit_s": submit_s}

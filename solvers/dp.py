@@ -79,18 +79,14 @@ class _Best:
     kicks: int = 0
 
     def offer(self, name: str, result: ListResult, problem: Problem) -> None:
+        """Keep ``result`` if its makespan is shorter, or equal with fewer bytes moved."""
         makespan = result.makespan
         self.tried[name] = round(makespan, 9)
-        moved = _bytes_moved(problem, result.worker)
-        if self.result is None or makespan < self.result.makespan * (1 - 1e-12) or (
-            makespan <= self.result.makespan * (1 + 1e-12) and moved < self.moved
-        ):
+        if self.result is not None and makespan > self.result.makespan * (1 + 1e-12):
+            return
+        moved = problem.bytes_moved(result.worker)  # only needed to break a tie
+        if self.result is None or makespan < self.result.makespan * (1 - 1e-12) or moved < self.moved:
             self.result, self.name, self.moved = result, name, moved
-
-
-def _bytes_moved(problem: Problem, worker: np.ndarray) -> float:
-    return float(sum(b for j in range(problem.n) for i, b in zip(problem.preds[j], problem.pred_bytes[j])
-                     if worker[i] != worker[j]))
 
 
 def chains(problem: Problem) -> tuple[np.ndarray, list[list[int]]]:

@@ -70,6 +70,11 @@ class Problem:
             self.succs[i].append(j)
             self.succ_bytes[i].append(nbytes)
 
+    def bytes_moved(self, worker: np.ndarray) -> float:
+        """Bytes that cross between different workers when task ``i`` runs on ``worker[i]``."""
+        return float(sum(b for j in range(self.n) for i, b in zip(self.preds[j], self.pred_bytes[j])
+                         if worker[i] != worker[j]))
+
     def comm(self, nbytes: float, a: int, b: int) -> float:
         """Transfer time of ``nbytes`` from worker ``a`` to worker ``b``."""
         return float(self.latency[a, b] + nbytes * self.inv_bandwidth[a, b])

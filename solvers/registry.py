@@ -42,13 +42,8 @@ def to_schedule(problem: Problem, result: ListResult, solver: str, plan_seconds:
         Placement(t, names[worker[i]], float(result.start[i]), float(result.finish[i]))
         for i, t in enumerate(problem.tasks)
     ]
-    moved = sum(
-        b
-        for j in range(problem.n)
-        for i, b in zip(problem.preds[j], problem.pred_bytes[j])
-        if worker[i] != worker[j]
-    )
-    return Schedule(placements, solver=solver, plan_seconds=plan_seconds, transferred_bytes=float(moved), meta=meta)
+    moved = problem.bytes_moved(worker)
+    return Schedule(placements, solver=solver, plan_seconds=plan_seconds, transferred_bytes=moved, meta=meta)
 
 
 def plan(graph: TaskGraph, cluster: Cluster, solver: str = "dp", *, seed: int = 0, **options: Any) -> Schedule:

@@ -37,10 +37,10 @@ programs and keeps the best plan it finds:
 
 The planner runs a portfolio of passes on the shared list-scheduling core — HEFT, PEFT and CPOP
 themselves, then cost-to-go/chain/price variants — and improves the best with an iterated critical-path
-local search (:mod:`solvers.search`) until its time budget is spent. It returns the best plan seen, so
-it is never worse than the HEFT, PEFT and CPOP plans it computed. On graphs of at most ``exact_tasks``
-tasks the exact DP over downsets (:mod:`solvers.exact`) runs first and, when it proves optimality
-within its node budget, its plan wins.
+local search (:mod:`solvers.search`) until its search budget (replayed task steps, see ``effort``) is
+spent. It returns the best plan seen, so it is never worse than the HEFT, PEFT and CPOP plans it
+computed. On graphs of at most ``exact_tasks`` tasks the exact DP over downsets (:mod:`solvers.exact`)
+runs first and, when it proves optimality within its node budget, its plan wins.
 
 Complexity: the tables cost ``O(E W^2)`` (cost-to-go) and ``O(V + E)`` (ranks); each pass
 ``O((V + E) W)`` numpy work; the chain DP adds ``O(K W^2)`` per chain of length ``K``.

@@ -11,12 +11,15 @@ import numpy as np
 __all__ = ["replay", "COMPILED"]
 
 
-def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, start, finish, avail, bound):
+def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, start, finish, avail, bound,
+            first=0, makespan=0.0):
     """Fill ``start``/``finish``; return ``(makespan, tasks replayed)``, makespan -1.0 once a task finishes at
-    or after ``bound``."""
-    avail[:] = 0.0
-    makespan = 0.0
-    for k in range(order.shape[0]):
+    or after ``bound``.
+
+    Replays ``order[first:]`` only: ``avail`` must then hold each worker's finish time after ``order[:first]``,
+    ``finish`` those tasks' finish times and ``makespan`` their latest finish (all zero for ``first=0``).
+    """
+    for k in range(first, order.shape[0]):
         i = order[k]
         w = worker[i]
         ready = avail[w]
@@ -28,13 +31,13 @@ def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, sta
                 ready = arrival
         f = ready + exec_[i, w]
         if f >= bound:
-            return -1.0, k + 1
+            return -1.0, k + 1 - first
         start[i] = ready
         finish[i] = f
         avail[w] = f
         if f > makespan:
             makespan = f
-    return makespan, order.shape[0]
+    return makespan, order.shape[0] - first
 
 
 try:
@@ -52,4 +55,4 @@ def warm_up() -> None:
     one = np.zeros(1, dtype=np.int64)
     z = np.zeros((1, 1))
     replay(one, one, z + 1.0, z, z, np.zeros(2, dtype=np.int64), one[:0], np.zeros(0), np.zeros(1),
-           np.zeros(1), np.zeros(1), np.inf)
+           np.zeros(1), np.zeros(1), np.inf, 0, 0.0)

@@ -8,7 +8,16 @@
   capacity in time ``T`` is ``T`` times the sum of its workers' speeds; the smallest feasible ``T`` (a
   linear program) bounds the makespan because the cost model charges ``cost / speed`` per worker.
 
-``lower_bound`` is the larger of the two.
+* ``window``: integral work per worker with time windows. A task on worker ``w`` cannot start before its
+  earliest start there with unlimited workers (``head``, the forward DP of ``path`` with the real links)
+  and must leave room for the rest of the graph after it (``tail``, the exact-link optimistic cost table
+  of :func:`solvers.ranks.optimistic_cost_table`), so in a schedule of makespan ``T`` it runs on ``w``
+  only if ``head + exec + tail <= T``; and every worker's tasks must fit in ``T``. The smallest ``T``
+  for which whole tasks can be assigned that way (a mixed-integer program, solved with HiGHS inside a
+  bisection on ``T``; tasks with identical costs are counted together) bounds the makespan. Unlike
+  ``lp`` it sees that a slow worker cannot take a long task late in the schedule, nor half of a task.
+
+``lower_bound`` is the larger of them (``window`` only when given time for it).
 """
 
 from __future__ import annotations
@@ -16,9 +25,22 @@ from __future__ import annotations
 import numpy as np
 
 from solvers.problem import Problem
+from solvers.ranks import optimistic_cost_table
 from taskgraph import Cluster, TaskGraph
 
-__all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound", "lp_relaxation"]
+__all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound", "lp_relaxation", "window_bound", "earliest_starts"]
+
+
+def earliest_starts(problem: Problem) -> np.ndarray:
+    """``head[t, w]``: the earliest start of ``t`` on ``w`` with unlimited workers and the real links."""
+    head = np.zeros((problem.n, problem.n_workers))
+    finish = np.zeros_like(head)
+    for j in range(problem.n):
+        for i, nbytes in zip(problem.preds[j], problem.pred_bytes[j]):
+            arrive = finish[i][:, None] + problem.latency + nbytes * problem.inv_bandwidth  # [from, to]
+            np.maximum(head[j], arrive.min(axis=0), out=head[j])  # zero-cost diagonal: same worker
+        finish[j] = head[j] + problem.exec[j]
+    return head
 
 
 def path_bound(problem: Problem) -> float:
@@ -74,15 +96,107 @@ def lp_bound(problem: Problem) -> float:
     return lp_relaxation(problem)[0]
 
 
-def lower_bounds(problem: Problem) -> dict[str, float]:
-    """Both bounds, by name."""
+def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = None, time_limit: float = 2.0,
+                 tolerance: float = 1e-3) -> float:
+    """Largest ``T`` proven infeasible for whole-task assignment with time windows (see the module docstring).
+
+    Parameters
+    ----------
+    problem : Problem
+    lower, upper : float
+        Known bounds on the optimum: ``upper`` a makespan some schedule achieves (default: HEFT's).
+    time_limit : float
+        Seconds for the whole bisection; a step that runs out of time counts as feasible, so the result
+        stays a valid bound (just a weaker one).
+    tolerance : float
+        Stop when ``upper - lower`` is below this fraction of ``upper``.
+
+    Returns
+    -------
+    float
+        ``max(lower, largest T proven infeasible)``.
+
+    Examples
+    --------
+    Two tasks of 1 s on the GPU or 3 s on the CPU, one GPU and one CPU: the LP bound splits work across
+    both (1.5 s); whole tasks cannot do better than 2 s.
+
+    >>> from taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g")
+    >>> for i in range(2): g.add_task(i, {"cpu": 3.0, "gpu": 1.0})
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))
+    >>> lp_bound(p), round(window_bound(p), 2)
+    (1.5, 2.0)
+    """
+    import time
+
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_matrix
+
     if problem.n == 0:
-        return {"path": 0.0, "lp": 0.0}
-    return {"path": path_bound(problem), "lp": lp_bound(problem)}
+        return 0.0
+    deadline = time.perf_counter() + time_limit
+    if upper is None:
+        from solvers.heft import heft
+
+        upper = heft(problem).makespan
+    head, tail = earliest_starts(problem), optimistic_cost_table(problem, comm="exact")
+    need = head + tail  # [t, w]: time a schedule needs besides the task itself, when the task runs on w
+    groups: dict[bytes, list[int]] = {}
+    for t in range(problem.n):
+        groups.setdefault(problem.exec[t].tobytes(), []).append(t)
+    members = list(groups.values())
+    cost = np.array([problem.exec[m[0]] for m in members])  # [group, worker], inf where it cannot run
+    count = np.array([len(m) for m in members], dtype=float)
+    slack = np.array([need[m].min(axis=0) for m in members])  # loosest window of the group's tasks
+    # no task on w starts before the earliest head there, nor ends after T minus the shortest tail
+    def least(table: np.ndarray) -> np.ndarray:
+        return np.where(problem.runnable, table, np.inf).min(axis=0)
+
+    reserved = least(head) + least(tail)
+    reserved[~np.isfinite(reserved)] = 0.0  # a worker that can run nothing
+
+    def infeasible(T: float) -> bool:
+        fits = np.isfinite(cost) & (cost + slack <= T)
+        g_idx, w_idx = np.nonzero(fits)
+        if len(np.unique(g_idx)) < len(members):
+            return True  # some task fits on no worker
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return False
+        n_vars = len(g_idx)
+        assign = coo_matrix((np.ones(n_vars), (g_idx, np.arange(n_vars))), shape=(len(members), n_vars))
+        load = coo_matrix((cost[g_idx, w_idx], (w_idx, np.arange(n_vars))), shape=(problem.n_workers, n_vars))
+        result = milp(np.zeros(n_vars), integrality=np.ones(n_vars), bounds=Bounds(0, count[g_idx]),
+                      constraints=[LinearConstraint(assign, count, count),
+                                   LinearConstraint(load, -np.inf, T - reserved)],
+                      options={"time_limit": remaining})
+        return result.status == 2  # proven infeasible; a timeout proves nothing
+
+    lo, hi = lower, upper
+    while hi - lo > tolerance * hi and time.perf_counter() < deadline:
+        mid = (lo + hi) / 2
+        if infeasible(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
-def lower_bound(graph: TaskGraph | Problem, cluster: Cluster | None = None) -> float:
+def lower_bounds(problem: Problem, *, window_seconds: float = 0.0) -> dict[str, float]:
+    """The bounds by name; ``window`` only with ``window_seconds > 0``."""
+    if problem.n == 0:
+        return {"path": 0.0, "lp": 0.0, **({"window": 0.0} if window_seconds > 0 else {})}
+    bounds = {"path": path_bound(problem), "lp": lp_bound(problem)}
+    if window_seconds > 0:
+        bounds["window"] = window_bound(problem, lower=max(bounds.values()), time_limit=window_seconds)
+    return bounds
+
+
+def lower_bound(graph: TaskGraph | Problem, cluster: Cluster | None = None, *, window_seconds: float = 0.0) -> float:
     """The best lower bound on the makespan of ``graph`` on ``cluster``.
+
+    ``window_seconds > 0`` also tries the window bound (a MILP) for that long.
 
     Examples
     --------
@@ -93,4 +207,4 @@ def lower_bound(graph: TaskGraph | Problem, cluster: Cluster | None = None) -> f
     3.2
     """
     problem = graph if isinstance(graph, Problem) else Problem(graph, cluster)
-    return round(max(lower_bounds(problem).values()), 12)
+    return round(max(lower_bounds(problem, window_seconds=window_seconds).values()), 12)

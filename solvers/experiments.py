@@ -133,6 +133,7 @@ def compare(
     time_limit: float | None = None,
     validate: bool = True,
     solver_options: Mapping[str, Mapping[str, Any]] | None = None,
+    bound_seconds: float = 1.0,
 ) -> pd.DataFrame:
     """Plan every instance with every solver and seed, and tabulate the results.
 
@@ -156,6 +157,9 @@ def compare(
         ``valid=False`` and its reason in ``error``, and never counts as best.
     solver_options : mapping, optional
         Extra keyword arguments per solver name, e.g. ``{"dp": {"beam": 8}}``.
+    bound_seconds : float
+        Time for the window bound (a MILP, :func:`solvers.bounds.window_bound`) per instance, on top of
+        the path and LP bounds; 0 skips it.
 
     Returns
     -------
@@ -199,7 +203,7 @@ def compare(
     try:
         for inst in instances:
             try:
-                bound = float(lower_bound(inst.graph, inst.cluster))
+                bound = float(lower_bound(inst.graph, inst.cluster, window_seconds=bound_seconds))
             except InvalidInput:  # the instance itself is broken (e.g. a task no worker can run)
                 raise
             except Exception as e:  # pragma: no cover - a failed LP must not stop a benchmark

@@ -10,12 +10,14 @@ A plan is an assignment (worker per task) plus a global order (tasks by planned 
 each task, in order, at its earliest start on its worker after its inputs arrive, idle gaps included —
 gives exact times under the cost model. The search descends with moves on the plan's critical path (the
 chain of tasks whose start is bound by the one before): run a task before the task that blocks it on its
-worker, or move it to one of the fastest other workers that can run it. When no move helps it moves two
-random critical-path tasks and one random task to random capable workers (seeded) and descends again,
-keeping the best plan (iterated local search).
+worker, or move it to another worker — one of the fastest that can run it, or one where it would finish
+earliest at its place in the order (often an idle slow worker that can absorb a task from a busy fast
+one). When no move helps it moves two random critical-path tasks and one random task to random capable
+workers (seeded) and descends again, keeping the best plan (iterated local search).
 
-Trials are cheap: the replay (:mod:`solvers._replay`, compiled with numba) stops as soon as a task
-finishes later than the incumbent's makespan. Replaying tasks in order of their planned start, each
+Trials are cheap: a move leaves the order before it untouched, so only the rest is replayed (from each
+worker's state at that position), and the replay (:mod:`solvers._replay`, compiled with numba) stops as
+soon as a task finishes later than the incumbent's makespan. Replaying tasks in order of their planned start, each
 appended on its worker, rebuilds any insertion-based list schedule exactly (such schedules are
 semi-active), so the search starts from the very plan it was given. The budget is counted in replayed
 task steps, not seconds, so the result is the same on every machine for a given seed.
@@ -29,6 +31,8 @@ from solvers.listsched import ListResult
 from solvers.problem import Problem
 
 __all__ = ["Replay", "critical_path", "local_search", "simulate"]
+
+CALL_STEPS = 500  # the Python work around one trial (candidates, replay call), in replayed task steps
 
 
 class Replay:
@@ -50,12 +54,26 @@ class Replay:
         self.avail = np.zeros(problem.n_workers)
         self.steps = 0
 
-    def run(self, worker: np.ndarray, order: np.ndarray, bound: float = np.inf) -> float | None:
-        """Makespan of the plan (times left in ``self.start``/``self.finish``), or ``None`` at ``bound``."""
+    def run(self, worker: np.ndarray, order: np.ndarray, bound: float = np.inf,
+            prefix: _Prefix | None = None, first: int = 0) -> float | None:
+        """Makespan of the plan (times left in ``self.start``/``self.finish``), or ``None`` at ``bound``.
+
+        With ``prefix`` (the plan the trial was derived from), ``order[:first]`` is taken as unchanged and
+        only the rest is replayed.
+        """
         p = self.problem
+        made = 0.0
+        if prefix is None or first == 0:
+            self.avail[:] = 0.0
+        else:
+            self.start[:] = prefix.result.start
+            self.finish[:] = prefix.result.finish
+            prefix.avail_before(first, out=self.avail)
+            made = float(prefix.running_max[first - 1])
         makespan, replayed = self.kernel(order, worker, p.exec, p.latency, p.inv_bandwidth, self.indptr,
-                                         self.pred, self.pred_bytes, self.start, self.finish, self.avail, bound)
-        self.steps += replayed + 50  # plus the Python around each call
+                                         self.pred, self.pred_bytes, self.start, self.finish, self.avail, bound,
+                                         first, made)
+        self.steps += replayed + CALL_STEPS  # plus the Python around each call
         return None if makespan < 0 else float(makespan)
 
     def result(self, worker: np.ndarray) -> ListResult:
@@ -102,21 +120,61 @@ def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> li
     return path
 
 
+class _Prefix:
+    """A replayed plan seen from a position in its order: what every worker has finished before it."""
+
+    def __init__(self, problem: Problem, result: ListResult, order: np.ndarray):
+        self.result = result
+        self.position = np.empty(problem.n, dtype=np.int64)
+        self.position[order] = np.arange(problem.n)
+        self.running_max = np.maximum.accumulate(result.finish[order])
+        self.by_worker = []  # per worker: its tasks' positions (sorted) and finish times (then sorted too)
+        for w in range(problem.n_workers):
+            tasks = np.flatnonzero(result.worker == w)
+            tasks = tasks[np.argsort(self.position[tasks])]
+            self.by_worker.append((self.position[tasks], result.finish[tasks]))
+
+    def avail_before(self, first: int, out: np.ndarray) -> np.ndarray:
+        """Each worker's finish time after the tasks at positions ``< first``."""
+        for w, (pos, fin) in enumerate(self.by_worker):
+            k = int(np.searchsorted(pos, first))
+            out[w] = fin[k - 1] if k else 0.0
+        return out
+
+
+def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[int]:
+    """Other workers for task ``i``: the ``width`` fastest plus the ``width`` where it would finish first if
+    appended at its place in the order (inputs from where its parents run now)."""
+    current = prefix.result
+    w_i = int(current.worker[i])
+    able = np.flatnonzero(problem.runnable[i])
+    able = able[able != w_i]
+    if len(able) == 0:
+        return []
+    fastest = able[np.argsort(problem.exec[i, able], kind="stable")[:width]]
+    ready = np.zeros(problem.n_workers)
+    for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
+        wp = current.worker[p]
+        np.maximum(ready, current.finish[p] + problem.latency[wp] + nbytes * problem.inv_bandwidth[wp], out=ready)
+    free = prefix.avail_before(int(prefix.position[i]), np.zeros(problem.n_workers))
+    eft = np.maximum(ready, free)[able] + problem.exec[i, able]
+    earliest = able[np.argsort(eft, kind="stable")[:width]]
+    return list(dict.fromkeys(int(w) for w in (*earliest, *fastest)))
+
+
 def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.ndarray, budget: int,
              width: int) -> tuple[ListResult, np.ndarray]:
     """First-improvement descent over critical-path moves; returns the local optimum and its order."""
     makespan = replay.run(worker, order)
     current = replay.result(worker)
-    runnable = problem.runnable
     while replay.steps < budget:
         improved = False
         replay.steps += 20 * problem.n  # the Python work of a descent step, in replay units
-        position = np.empty(problem.n, dtype=np.int64)
-        position[order] = np.arange(problem.n)
+        prefix = _Prefix(problem, current, order)
+        position = prefix.position
         for i in critical_path(problem, current):
             w_i = int(current.worker[i])
-            others = sorted((int(w) for w in np.flatnonzero(runnable[i]) if w != w_i),
-                            key=lambda w: problem.exec[i, w])[:width]
+            others = _candidates(problem, prefix, i, width)
             moves: list[tuple[int, int | None]] = [(w, None) for w in others]
             earlier = np.flatnonzero((current.worker == w_i) & (current.finish <= current.start[i] + 1e-9))
             if len(earlier):
@@ -129,11 +187,13 @@ def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.nda
                 if blocker is None:
                     trial_worker = worker.copy()
                     trial_worker[i] = w
+                    first = int(position[i])
                 else:
                     rest = order[order != i]
-                    cut = position[blocker]
-                    trial_order = np.concatenate([rest[:cut], [i], rest[cut:]])
-                found = replay.run(trial_worker, trial_order, bound=makespan * (1 - 1e-9))
+                    first = int(position[blocker])
+                    trial_order = np.concatenate([rest[:first], [i], rest[first:]])
+                found = replay.run(trial_worker, trial_order, bound=makespan * (1 - 1e-9), prefix=prefix,
+                                   first=first)
                 if found is not None:
                     makespan, worker, order, improved = found, trial_worker, trial_order, True
                     current = replay.result(worker)

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import solvers
 from solvers import InvalidSchedule, Placement, Problem, Schedule
-from solvers.bounds import lower_bounds, lp_bound, path_bound
+from solvers.bounds import lower_bounds, lp_bound, path_bound, window_bound
 from solvers.listsched import list_schedule
 from solvers.registry import SOLVERS, register_solver
 from taskgraph import Cluster, TaskGraph, Worker
@@ -315,10 +315,27 @@ def test_bounds_below_brute_force_optimum(instance: tuple[TaskGraph, Cluster]) -
     graph, cluster = instance
     note(describe(graph, cluster))
     best = brute_force_makespan(graph, cluster)
-    bounds = lower_bounds(Problem(graph, cluster))
-    assert bounds["lp"] <= best * (1 + 1e-9) + 1e-9, (bounds, best)
-    assert bounds["path"] <= best * (1 + 1e-9) + 1e-9, (bounds, best)
-    assert solvers.lower_bound(graph, cluster) <= best * (1 + 1e-9) + 1e-9
+    bounds = lower_bounds(Problem(graph, cluster), window_seconds=5.0)
+    for name in ("lp", "path", "window"):
+        assert bounds[name] <= best * (1 + 1e-9) + 1e-9, (name, bounds, best)
+    assert solvers.lower_bound(graph, cluster, window_seconds=5.0) <= best * (1 + 1e-9) + 1e-9
+
+
+def test_window_bound_sees_whole_tasks_and_late_slow_workers() -> None:
+    # two 1 s GPU / 3 s CPU tasks: the LP splits them (1.5 s), whole tasks need 2 s
+    g = _graph({"a": {"cpu": 3.0, "gpu": 1.0}, "b": {"cpu": 3.0, "gpu": 1.0}})
+    c = Cluster.local(gpus=1, cpus=1)
+    p = Problem(g, c)
+    assert lp_bound(p) == pytest.approx(1.5)
+    assert window_bound(p) == pytest.approx(2.0, rel=2e-3)
+    assert brute_force_makespan(g, c) == pytest.approx(2.0)
+    # behind a 2 s CPU-only head, a CPU cannot take a 3 s task in time: all three must queue on the GPU
+    g = _graph({"h": {"cpu": 2.0}, "a": {"cpu": 3.0, "gpu": 1.0}, "b": {"cpu": 3.0, "gpu": 1.0},
+                "c": {"cpu": 3.0, "gpu": 1.0}}, [("h", t, 0.0) for t in "abc"])
+    c = Cluster.local(gpus=1, cpus=2)
+    assert window_bound(Problem(g, c)) == pytest.approx(5.0, rel=2e-3)
+    assert brute_force_makespan(g, c) == pytest.approx(5.0)
+    assert lower_bounds(Problem(g, c))["lp"] < 4.0
 
 
 @settings(max_examples=25, deadline=None)

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from solvers import Problem, plan
+from solvers import Problem, lower_bound, plan
 from solvers.dp import chains
 from solvers.exact import exact_schedule
 from solvers.search import critical_path, simulate
@@ -80,7 +80,9 @@ def test_exact_mode_equals_cpsat_optimum(seed):
     schedule = plan(graph, cluster, solver="dp", mode="exact")
     schedule.validate(graph, cluster)
     assert schedule.meta["optimal"] is True
-    assert schedule.makespan == pytest.approx(cpsat_optimum(graph, cluster), abs=1e-9)
+    optimum = cpsat_optimum(graph, cluster)
+    assert schedule.makespan == pytest.approx(optimum, abs=1e-9)
+    assert lower_bound(graph, cluster, window_seconds=5.0) <= optimum * (1 + 1e-9)
 
 
 def brute_force(problem: Problem) -> float:
@@ -188,6 +190,31 @@ def test_critical_path_ends_at_makespan_and_is_bound():
     assert result.finish[path[0]] == pytest.approx(result.makespan)
     for later, earlier in zip(path, path[1:]):
         assert result.finish[earlier] <= result.start[later] + 1e-9
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_replay_from_a_position_equals_full_replay(compiled):
+    """The search replays only the part of the order after a move; that must give the full replay's times."""
+    from solvers.heft import heft
+    from solvers.search import Replay, _Prefix
+
+    graph, cluster = next(layered_instances())
+    problem = Problem(graph, cluster)
+    base = heft(problem)
+    order = np.lexsort((np.arange(problem.n), base.start)).astype(np.int64)
+    full, partial = Replay(problem, compiled=compiled), Replay(problem, compiled=compiled)
+    full.run(base.worker.astype(np.int64), order)
+    prefix = _Prefix(problem, full.result(base.worker), order)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        worker = base.worker.astype(np.int64).copy()
+        i = int(rng.integers(problem.n))
+        worker[i] = rng.choice(np.flatnonzero(problem.runnable[i]))
+        first = int(prefix.position[i])
+        expected = full.run(worker, order)
+        assert partial.run(worker, order, prefix=prefix, first=first) == expected
+        assert np.array_equal(partial.finish, full.finish) and np.array_equal(partial.start, full.start)
+        assert partial.steps < full.steps or first == 0
 
 
 def _speed_slack() -> float:

@@ -17,11 +17,13 @@ What is measured (one process, one embedded Dask cluster, every variant on the s
   plan's makespan times ``time_scale``; all variants must return identical sink digests;
 * overhead: the same three runs with ``time_scale=0`` (zero-length tasks); per-task overhead of hetflow
   beyond plain Dask = (hetflow makespan - best Dask makespan) / tasks. Also printed: the plan's lower
-  bound and the GPU-only work (a perfect Dask-with-GPU-hints run cannot beat it), which cap the ratio.
+  bound and the GPU-only work (a perfect Dask-with-GPU-hints run cannot beat it), which cap the ratio;
+* the whole comparison runs on several cluster shapes (``--clusters``): how much a plan can gain over
+  "everything GPU-capable on the GPU" depends on how much CPU capacity there is to offload to.
 
 Usage::
 
-    python benchmarks/bench_execution.py            # ~550 tasks
+    python benchmarks/bench_execution.py            # 533 tasks on 1x3, 1x7 and 2x6 clusters
     python benchmarks/bench_execution.py --small    # CI-sized
 """
 
@@ -34,29 +36,78 @@ import time
 import pandas as pd
 
 
+def _shapes(text: str) -> list[tuple[int, int]]:
+    """``"1x3,1x7"`` -> ``[(1, 3), (1, 7)]`` (GPU-class x CPU workers)."""
+    shapes = []
+    for part in text.split(","):
+        gpus, _, cpus = part.strip().partition("x")
+        shapes.append((int(gpus), int(cpus)))
+    return shapes
+
+
+def run_shape(graph, gpus: int, cpus: int, args: argparse.Namespace, solver: str) -> tuple[pd.DataFrame, dict]:
+    """Plan and execute ``graph`` on a fresh cluster of that shape; return the variants' table and a summary."""
+    from flows.dask_cluster import open_session
+    from flows.emulate_bench import compare_execution, prefers_gpu
+    from solvers import lower_bound, plan
+    from taskgraph import Cluster
+
+    cluster = Cluster.local(gpus=gpus, cpus=cpus)
+    t = time.perf_counter()
+    schedule = plan(graph, cluster, solver=solver)
+    schedule.validate(graph, cluster)
+    elapsed = time.perf_counter() - t
+    bound = float(lower_bound(graph, cluster, window_seconds=5.0))
+    gpu_work = sum(graph.cost(t)["gpu"] for t in graph.tasks if prefers_gpu(graph.cost(t))) / gpus
+    print(f"\n== cluster {cluster}: {solver} plan {schedule.makespan:.4g} model s (planned in {elapsed:.2f} s); "
+          f"lower bound {bound:.4g}; GPU-only work per GPU {gpu_work:.4g} (plan / that = "
+          f"{schedule.makespan / gpu_work:.3f})")  # fmt: skip
+    options = {"strict_order": args.strict_order, "solver": solver}
+    modes = tuple(m.strip() for m in args.dask_modes.split(",") if m.strip())
+    session = open_session(cluster, dashboard_address=None)
+    try:
+        table, _ = compare_execution(session, graph, schedule, time_scale=args.time_scale, modes=modes, **options)
+        print(table.round(3).to_string(index=False))
+        het = table.iloc[0]
+        best_dask = het.makespan_s / het.vs_best_dask
+        summary = {
+            "cluster": f"{gpus} GPU + {cpus} CPU", "hetflow_s": het.makespan_s, "best_dask_s": best_dask,
+            "hetflow/best_dask": het.vs_best_dask, "actual/planned": het["actual/planned"],
+            "plan/best_dask": schedule.makespan * args.time_scale / best_dask,
+            "bound/best_dask": bound * args.time_scale / best_dask,
+        }
+        if not args.no_overhead:
+            zero, _ = compare_execution(session, graph, schedule, time_scale=0.0, modes=modes, **options)
+            summary["overhead_ms/task"] = (zero.makespan_s.iloc[0] - zero.makespan_s.iloc[1:].min()) / len(graph) * 1e3
+            print("zero-length tasks (pure dispatch overhead):")
+            print(zero[["variant", "makespan_s", "submit_s"]].round(3).to_string(index=False))
+            table = pd.concat([table.assign(time_scale=args.time_scale), zero.assign(time_scale=0.0)])
+    finally:
+        session.close()
+    return table.assign(cluster=summary["cluster"]), summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--small", action="store_true", help="a small graph and short sleeps (CI)")
-    parser.add_argument("--docs", type=int, default=5376, help="documents (default 5376: 84 batches, 590 tasks)")
+    parser.add_argument("--small", action="store_true", help="a small graph, short sleeps, one cluster (CI)")
+    parser.add_argument("--docs", type=int, default=5376, help="documents (default 5376: 84 batches, 533 tasks)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1, help="per-batch cost jitter seed (lognormal)")
     parser.add_argument("--time-scale", type=float, default=2.5, help="real seconds per model second")
     parser.add_argument("--solver", default="dp")
-    parser.add_argument("--gpus", type=int, default=1)
-    parser.add_argument("--cpus", type=int, default=3)
+    parser.add_argument("--clusters", default="1x3,1x7,2x6",
+                        help="cluster shapes, GPU-class x CPU workers (default 1x3,1x7,2x6)")
     parser.add_argument("--strict-order", action="store_true", help="chain each worker's tasks in plan order")
     parser.add_argument("--no-overhead", action="store_true", help="skip the zero-duration overhead runs")
     parser.add_argument("--dask-modes", default="graph,submit", help="graph and/or submit (comma-separated)")
     parser.add_argument("--csv", help="also write the table here")
     args = parser.parse_args(argv)
     if args.small:
-        args.docs, args.time_scale = 1280, 1.0
+        args.docs, args.time_scale, args.clusters = 1280, 1.0, "1x3"
 
-    from flows.dask_cluster import open_session
-    from flows.emulate_bench import compare_execution, emulated, prefers_gpu
-    from solvers import lower_bound, plan, solver_names
-    from taskgraph import Cluster
+    from flows.emulate_bench import emulated
+    from solvers import solver_names
     from taskgraph.workloads import llm_batch_job
 
     solver = args.solver
@@ -64,46 +115,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: solver {solver!r} is not registered; using 'heft'", file=sys.stderr)
         solver = "heft"
     graph = emulated(llm_batch_job(n_docs=args.docs, batch_size=args.batch_size, n_shards=args.shards, seed=args.seed))
-    cluster = Cluster.local(gpus=args.gpus, cpus=args.cpus)
-    t = time.perf_counter()
-    schedule = plan(graph, cluster, solver=solver)
-    schedule.validate(graph, cluster)
-    elapsed = time.perf_counter() - t
-    bound = float(lower_bound(graph, cluster))
-    gpu_work = sum(graph.cost(t)["gpu"] for t in graph.tasks if prefers_gpu(graph.cost(t)))
-    print(f"graph {graph.name}: {len(graph)} tasks; cluster {cluster}; time_scale {args.time_scale}")
-    print(
-        f"{solver} plan {schedule.makespan:.4g} model s (planned in {elapsed:.2f} s); lower bound {bound:.4g}; "
-        f"GPU-only work {gpu_work:.4g}; plan / GPU-only work = {schedule.makespan / gpu_work:.3f}"
-    )
-    options = {"strict_order": args.strict_order, "solver": solver}
-    modes = tuple(m.strip() for m in args.dask_modes.split(",") if m.strip())
-    session = open_session(cluster, dashboard_address=None)
-    try:
-        table, _ = compare_execution(session, graph, schedule, time_scale=args.time_scale, modes=modes, **options)
-        pd.set_option("display.width", 160)
-        print("\nemulated execution (seconds):")
-        print(table.round(3).to_string(index=False))
-        het = table.iloc[0]
-        print(
-            f"\nhetflow / best Dask = {het.vs_best_dask:.3f} (target <= 0.8); "
-            f"actual / planned = {het['actual/planned']:.3f} (target <= 1.15)"
-        )
-        if not args.no_overhead:
-            zero, _ = compare_execution(session, graph, schedule, time_scale=0.0, modes=modes, **options)
-            per_task = (zero.makespan_s.iloc[0] - zero.makespan_s.iloc[1:].min()) / len(graph) * 1e3
-            drift = (het.makespan_s - het.planned_s) / len(graph) * 1e3
-            print("\nzero-length tasks (pure dispatch overhead):")
-            print(zero[["variant", "makespan_s", "submit_s"]].round(3).to_string(index=False))
-            print(
-                f"hetflow overhead beyond plain Dask: {per_task:.2f} ms/task (target < 5); "
-                f"actual - planned makespan: {drift:.2f} ms/task"
-            )
-            table = pd.concat([table.assign(time_scale=args.time_scale), zero.assign(time_scale=0.0)])
-        if args.csv:
-            table.to_csv(args.csv, index=False)
-    finally:
-        session.close()
+    print(f"graph {graph.name}: {len(graph)} tasks; time_scale {args.time_scale}")
+    pd.set_option("display.width", 200)
+    tables, rows = [], []
+    for gpus, cpus in _shapes(args.clusters):
+        table, summary = run_shape(graph, gpus, cpus, args, solver)
+        tables.append(table)
+        rows.append(summary)
+    summary = pd.DataFrame(rows)
+    print("\nsummary (seconds; targets: hetflow/best_dask <= 0.8, actual/planned <= 1.15, overhead < 5 ms/task;")
+    print("plan/ and bound/best_dask: what the plan, or any plan, would reach executed with zero overhead):")
+    print(summary.round(3).to_string(index=False))
+    if args.csv:
+        pd.concat(tables).to_csv(args.csv, index=False)
     return 0
 
 

@@ -342,6 +342,12 @@ def test_op_errors_and_device_fallback(messy_txt: Path) -> None:
     gpu = call_op("llm.features", [pre], {}, device="gpu")
     if not torch.cuda.is_available():  # a "gpu" worker without CUDA runs the same code on the CPU
         np.testing.assert_array_equal(cpu["hidden"], gpu["hidden"])
+    else:  # on CUDA: the same numbers up to float32 kernel differences, handed back as host arrays
+        assert isinstance(gpu["hidden"], np.ndarray)
+        np.testing.assert_allclose(cpu["hidden"], gpu["hidden"], atol=1e-4)
+        shard = call_op("llm.shard", [gpu], {"layers": [0, 6]}, device="gpu")
+        np.testing.assert_allclose(call_op("llm.shard", [cpu], {"layers": [0, 6]}, device="cpu")["hidden"],
+                                   shard["hidden"], atol=1e-4)
     with pytest.raises(ValueError, match="starts at 2"):
         call_op("llm.shard", [cpu], {"layers": [2, 4]}, device="cpu")
     with pytest.raises(ValueError, match="MiniLM has 6"):

@@ -159,7 +159,10 @@ def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[i
     free = prefix.avail_before(int(prefix.position[i]), np.zeros(problem.n_workers))
     eft = np.maximum(ready, free)[able] + problem.exec[i, able]
     earliest = able[np.argsort(eft, kind="stable")[:width]]
-    return list(dict.fromkeys(int(w) for w in (*earliest, *fastest)))
+    # joining a parent or a child saves a transfer
+    kin = [int(current.worker[k]) for k in (*problem.preds[i], *problem.succs[i])]
+    ok = problem.runnable[i]
+    return list(dict.fromkeys(int(w) for w in (*earliest, *fastest, *kin) if w != w_i and ok[w]))
 
 
 def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.ndarray, budget: int,

@@ -17,7 +17,7 @@ from pathlib import Path
 __all__ = ["add_parser", "run", "default_solvers"]
 
 SUITES = ("layered", "llm", "wfcommons", "wfinstances")
-EXCLUDED_BY_DEFAULT = ("random", "exact")  # random is noise; exact only scales to tiny graphs
+EXCLUDED_BY_DEFAULT = ("random", "exact", "cpsat")  # noise; tiny graphs only; slow reference
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -128,6 +128,43 @@ def test_default_and_heuristic_modes_near_optimum():
     assert np.exp(np.mean(np.log(ratios_heuristic))) <= 1.03
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_cpsat_solver_equals_the_exact_dp(seed):
+    """The CP-SAT reference solver and the downset DP agree on the optimum (integer costs: no rounding)."""
+    pytest.importorskip("ortools")
+    graph, cluster = small_instance(300 + seed, n_tasks=8 + seed % 4)
+    exact, optimal = exact_schedule(Problem(graph, cluster), node_limit=None)
+    assert optimal
+    schedule = plan(graph, cluster, solver="cpsat")
+    schedule.validate(graph, cluster)
+    assert schedule.meta["optimal"] is True
+    assert schedule.makespan == pytest.approx(exact.makespan, rel=1e-9)
+
+
+def test_dp_near_the_cpsat_optimum_on_mid_size_graphs():
+    """20-30 tasks, CCR <= 1: dp within 5% of the proven optimum in geometric mean, 10% on each; HEFT further.
+
+    (On CCR 10 graphs of 40 tasks dp is 12-38% above the optimum: see the README's measured numbers.)
+    """
+    pytest.importorskip("ortools")
+    from solvers.cpsat import cpsat_schedule
+    from taskgraph.generators import layered_random, random_cluster
+
+    dp_ratio, heft_ratio = [], []
+    for seed in range(6):
+        graph = layered_random(20 + 10 * (seed % 2), ccr=(0.1, 1.0)[seed % 2], seed=seed)
+        cluster = random_cluster(1 + seed % 2, 2 + seed % 3, seed=seed)
+        problem = Problem(graph, cluster)
+        dp = plan(graph, cluster, solver="dp")
+        optimum, info = cpsat_schedule(problem, hint=None, deterministic_time=60.0)
+        assert info["optimal"], info
+        dp_ratio.append(dp.makespan / optimum.makespan)
+        heft_ratio.append(plan(graph, cluster, solver="heft").makespan / optimum.makespan)
+    assert min(dp_ratio) >= 1 - 1e-3 and max(dp_ratio) <= 1.10, dp_ratio  # optimal up to the rounding
+    assert np.exp(np.mean(np.log(dp_ratio))) <= 1.05
+    assert np.exp(np.mean(np.log(dp_ratio))) < np.exp(np.mean(np.log(heft_ratio)))
+
+
 def layered_instances():
     from taskgraph.generators import layered_random, random_cluster
 

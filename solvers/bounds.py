@@ -149,7 +149,8 @@ def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = 
     cost = np.array([problem.exec[m[0]] for m in members])  # [group, worker], inf where it cannot run
     count = np.array([len(m) for m in members], dtype=float)
     slack = np.array([need[m].min(axis=0) for m in members])  # loosest window of the group's tasks
-    # no task on w starts before the earliest head there, nor ends after T minus the shortest tail
+    # no task on w starts before the earliest head there, nor ends after T minus the shortest tail (a worker
+    # that runs anything has T >= reserved by its task's window; an idle one has load 0)
     def least(table: np.ndarray) -> np.ndarray:
         return np.where(problem.runnable, table, np.inf).min(axis=0)
 
@@ -169,7 +170,7 @@ def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = 
         load = coo_matrix((cost[g_idx, w_idx], (w_idx, np.arange(n_vars))), shape=(problem.n_workers, n_vars))
         result = milp(np.zeros(n_vars), integrality=np.ones(n_vars), bounds=Bounds(0, count[g_idx]),
                       constraints=[LinearConstraint(assign, count, count),
-                                   LinearConstraint(load, -np.inf, T - reserved)],
+                                   LinearConstraint(load, -np.inf, np.maximum(T - reserved, 0.0))],
                       options={"time_limit": remaining})
         return result.status == 2  # proven infeasible; a timeout proves nothing
 

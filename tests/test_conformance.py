@@ -336,6 +336,9 @@ def test_window_bound_sees_whole_tasks_and_late_slow_workers() -> None:
     assert window_bound(Problem(g, c)) == pytest.approx(5.0, rel=2e-3)
     assert brute_force_makespan(g, c) == pytest.approx(5.0)
     assert lower_bounds(Problem(g, c))["lp"] < 4.0
+    # a worker that may stay idle reserves nothing: here the GPU's only candidate would pay a transfer
+    g = _graph({"a": {"cpu": 0.0, "gpu": 0.0}, "b": {"cpu": 0.0}}, [("a", "b", 1e9)])
+    assert window_bound(Problem(g, Cluster.local(gpus=1, cpus=1))) == 0.0
 
 
 @settings(max_examples=25, deadline=None)

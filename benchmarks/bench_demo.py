@@ -181,11 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  round {rnd} {name:<28} makespan {makespan:7.2f} s  {n_docs / makespan:6.1f} docs/s  "
                   f"busy {busy:6.1f} worker-s", flush=True)  # fmt: skip
 
+        print(f"links: {prof.meta['link']}")
+        planned = prof.cluster(cluster)  # measured transfer latency and bandwidth
         calibrated = llm_batch_job(**job, costs=prof.costs)
         default = llm_batch_job(**job)
         one = Cluster([w for w in cluster.workers if w.device == "cpu"][:1] or cluster.workers[:1])
         plans = {
-            "hetflow dp (calibrated)": (calibrated, plan(calibrated, cluster, solver="dp")),
+            "hetflow dp (calibrated)": (calibrated, plan(calibrated, planned, solver="dp")),
             "hetflow dp (default costs)": (default, plan(default, cluster, solver="dp")),
             f"one worker ({one.names[0]})": (calibrated, plan(calibrated, one, solver="dp")),
         }
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 if name == variants[0] and not args.no_recalibrate:  # calibrate just before, as the demo does
                     quick = profile_cluster(client, sizes=QUICK_SIZES, repeats=1, span=max(n_docs, max(QUICK_SIZES)))
                     graph = llm_batch_job(**job, costs=quick.costs)
-                    plans[name] = (graph, plan(graph, cluster, solver="dp"))
+                    plans[name] = (graph, plan(graph, quick.cluster(cluster), solver="dp"))
                     print(f"  round {rnd} re-calibrated in {quick.meta['sample_s']:.1f} s "
                           f"(wall/CPU {quick.meta['contention']:.2f})")  # fmt: skip
                 if name in plans:

@@ -376,7 +376,8 @@ def run_demo(
             poller.start()
             t = time.perf_counter()
             try:
-                record = run_plan(graph, client=session.client, solver=solver, retries=retries,
+                links = profile.cluster(shape) if profile is not None else None  # measured transfer speed
+                record = run_plan(graph, cluster=links, client=session.client, solver=solver, retries=retries,
                                   retry_delay=retry_delay, dashboard=False, artifacts=True)  # fmt: skip
             finally:
                 poller.stop()

@@ -17,6 +17,10 @@ rows for ``merge``). :func:`profile_cluster` measures it where the job will run:
 
 4. **dispatch**: a chain of no-op tasks on every slot measures Dask's per-task round trip (a task becomes
    runnable only after the scheduler hears that its inputs finished: ~5 ms here), added to every ``a``.
+5. **links**: a payload of 64 KiB, 1 MiB and 4 MiB made on one worker and read on another, against the
+   same on one worker, gives the transfer's ``latency + bytes / bandwidth`` (:func:`link_costs`; about
+   0.5-1 ms and 300-800 MB/s between worker processes here, against the 1 GB/s default), for the cluster
+   the planner sees (:meth:`Profile.cluster`).
 
 Contention: by default all slots sample **at the same time**, as they run during the job. On a machine
 with fewer cores than workers (2 cores, 3 worker processes) each op then takes ~workers/cores times longer
@@ -29,7 +33,7 @@ workers on separate machines). The ``cpu_seconds`` column shows how much of each
 (``meta["contention"]`` = total wall / total CPU).
 
 Limits: a plan's tail (and head) keeps fewer workers busy than calibrated, so those tasks run faster than
-planned; transfers are modelled by the planner from edge bytes and the cluster's bandwidth, not here.
+planned. Links are measured between two workers and applied to every pair (one machine: all alike).
 """
 
 from __future__ import annotations
@@ -41,10 +45,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from taskgraph import Cluster
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -54,6 +61,7 @@ __all__ = [
     "profile_worker",
     "warm_up_workers",
     "dispatch_latency",
+    "link_costs",
     "profile_cluster",
     "profile",
 ]
@@ -251,6 +259,16 @@ class Profile:
         meta["samples"] = self.samples.round(6).to_dict(orient="records")
         return save_costs(self.costs, path, meta=meta)
 
+    def cluster(self, cluster: Cluster) -> Cluster:
+        """``cluster`` with the measured link latency and bandwidth (unchanged when none was measured)."""
+        from taskgraph import Cluster
+
+        link = self.meta.get("link") or {}
+        bandwidth, latency = link.get("bandwidth"), link.get("latency")
+        if bandwidth is None or not np.isfinite(bandwidth) or bandwidth <= 0:
+            return cluster
+        return Cluster(cluster.workers, bandwidth=float(bandwidth), latency=float(latency or 0.0))
+
     def to_text(self) -> str:
         """The fit as a small table: milliseconds per task and per unit of size."""
         t = self.fit.assign(a_ms=self.fit.a * 1e3, b_ms=self.fit.b * 1e3)
@@ -289,6 +307,7 @@ def profile_cluster(
     span: int | None = None,
     concurrent: bool = True,
     dispatch: bool = True,
+    links: bool = True,
     timeout: float = 600.0,
     log: Callable[[str], None] | None = None,
 ) -> Profile:
@@ -310,6 +329,10 @@ def profile_cluster(
     dispatch : bool
         Also measure Dask's per-task dispatch latency (:func:`dispatch_latency`) and add it to every
         fitted intercept ``a``: in a run each task waits for a scheduler round trip after its inputs finish.
+    links : bool
+        Also measure moving a task output between two workers (:func:`link_costs`); ``meta["link"]``
+        holds ``latency`` and ``bandwidth`` for the planned :class:`~taskgraph.Cluster`
+        (:meth:`Profile.cluster`).
     timeout : float
         Seconds to wait for each phase.
     log : callable, optional
@@ -364,6 +387,7 @@ def profile_cluster(
         f"{f'; {dropped} ended after a slot had stopped and were dropped' if dropped else ''})")  # fmt: skip
     costs, table = fit_costs(samples)
     latency = dispatch_latency(client, timeout=timeout) if dispatch else 0.0
+    link_latency, bandwidth = link_costs(client, timeout=timeout) if links else (None, None)
     costs = {k: {d: (a + latency, b) for d, (a, b) in devs.items()} for k, devs in costs.items()}
     table["a"] += latency
     meta = {
@@ -376,6 +400,7 @@ def profile_cluster(
         "layer_split": [list(p) for p in LAYER_SPLIT], "merge_copies": MERGE_COPIES,
         "warm_up_s": round(t1 - t0, 3), "sample_s": round(seconds, 3), "dispatch_s": round(latency, 6),
         "dropped_samples": int(dropped),
+        "link": {"latency": link_latency, "bandwidth": bandwidth} if links else None,
         "contention": round(float(samples.seconds.sum() / max(samples.cpu_seconds.sum(), 1e-9)), 3),
     }  # fmt: skip
     return Profile(costs, samples, table, meta)
@@ -411,6 +436,55 @@ def dispatch_latency(client: Any, n: int = 12, timeout: float = 60.0) -> float:
         for f in chain:
             f.release()
     return max(0.0, float(np.median(per_task)))
+
+
+def _payload(size: int, *_: Any) -> dict[str, Any]:
+    """A task output like the LLM job's: a dict holding a numpy array of ``size`` bytes, stamped when made."""
+    return {"made": time.time(), "data": np.zeros(int(size), dtype=np.uint8)}
+
+
+def _arrival(payload: dict[str, Any]) -> float:
+    return time.time() - payload["made"]
+
+
+def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22), repeats: int = 5,
+               timeout: float = 60.0) -> tuple[float, float]:
+    """Measure ``(latency s, bandwidth bytes/s)`` of moving a task output between two workers of the cluster.
+
+    For each size, a producer task on one worker makes a payload of that many bytes and a consumer task
+    reads it, once on the same worker and once on another (both pinned); the gap from
+    production to consumption differs by the transfer (serialisation, the network, deserialisation), the
+    scheduler round trip being in both. ``seconds = latency + size / bandwidth`` is fitted on the medians
+    (:func:`fit_ab`). With one worker there is nothing to move: ``(0, inf)``.
+    """
+    from distributed import wait
+
+    from flows.dask_cluster import slot_map
+
+    addresses = list(dict.fromkeys(s.address for s in slot_map(client).values()))
+    if len(addresses) < 2:
+        return 0.0, float("inf")
+    src, dst = addresses[0], addresses[1]
+    tag = time.time_ns()
+    futures = []
+    for size in sizes:
+        for r in range(repeats):
+            for where in (src, dst):
+                made = client.submit(_payload, size, key=f"profile-link-make-{size}-{r}-{where}-{tag}",
+                                     workers=[src], allow_other_workers=False, pure=False)
+                read = client.submit(_arrival, made, key=f"profile-link-read-{size}-{r}-{where}-{tag}",
+                                     workers=[where], allow_other_workers=False, pure=False)
+                pair = [made, read]
+                with client.as_current():
+                    wait(pair, timeout=timeout)
+                futures.append((size, where == dst, pair[1].result()))
+                for f in pair:
+                    f.release()
+    frame = pd.DataFrame(futures, columns=["size", "remote", "seconds"])
+    med = frame.groupby(["size", "remote"])["seconds"].median().unstack()
+    extra = (med[True] - med[False]).clip(lower=0.0)
+    latency, per_byte = fit_ab(extra.index.to_numpy(float), extra.to_numpy(float))
+    return latency, (1.0 / per_byte if per_byte > 0 else float("inf"))
 
 
 def _submit(

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from flows.profile import _batches, fit_ab, fit_costs
+from taskgraph import Cluster
 from taskgraph.workloads import DEFAULT_COSTS, llm_batch_job, load_costs, save_costs
 
 pytest_plugins = ["conftest_llm"]
@@ -91,6 +92,12 @@ def test_real_profile_writes_a_costs_file_the_planner_uses(llm_profile):
     assert all(w["torch_threads"] == 1 for w in meta["workers"])  # pinned: no oversubscription
     assert meta["concurrent"] is True and meta["sizes"] == [8, 24]
     assert 0 < meta["dispatch_s"] < 0.5  # Dask's per-task round trip, added to every intercept
+    # moving a task output between worker processes: measured, finite, slower than memory
+    link = meta["link"]
+    assert 0 <= link["latency"] < 0.5 and 1e6 < link["bandwidth"] < 1e11, link
+    planned = prof.cluster(Cluster.local(gpus=1, cpus=2))
+    assert planned.link("gpu0", "cpu0") == (pytest.approx(link["bandwidth"]), pytest.approx(link["latency"]))
+    assert planned.names == ["gpu0", "cpu0", "cpu1"]
     # every slot timed every kind at both sizes (minus samples that ended after a slot had stopped: less
     # contention); 3 shards of different depth give 3 inference sizes per batch size
     samples = pd.DataFrame(meta["samples"])

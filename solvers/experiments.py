@@ -119,7 +119,8 @@ def compare(
     pandas.DataFrame
         One row per instance x solver x seed with columns ``suite, instance, solver, seed, makespan,
         lower_bound, ratio_to_reference, ratio_to_lb, plan_seconds, transferred_bytes, is_best, n_tasks,
-        n_workers, valid, error`` followed by the instance's ``params``. A solver that raises gets a row
+        n_workers, valid, error``, ``optimal`` where a solver proved its plan optimal (``exact``,
+        ``cpsat``, ``dp`` on small graphs), followed by the instance's ``params``. A solver that raises gets a row
         with NaN makespan, ``valid=False`` and the exception in ``error``.
 
     Raises
@@ -193,6 +194,8 @@ def _run(inst: Instance, solver: str, seed: int, bound: float, options: dict, va
     else:
         row.update(makespan=schedule.makespan, plan_seconds=schedule.plan_seconds,
                    transferred_bytes=schedule.transferred_bytes, valid=True)
+        if "optimal" in (schedule.meta or {}):  # exact solvers (and dp on small graphs) say so
+            row["optimal"] = bool(schedule.meta["optimal"])
         if validate:
             try:
                 schedule.validate(inst.graph, inst.cluster)

@@ -132,6 +132,16 @@ def test_is_best_hand_made_ties_and_invalid() -> None:
     assert out["ratio_to_lb"].iloc[2] == pytest.approx(2.1)
 
 
+def test_optimal_column_from_exact_solvers() -> None:
+    from taskgraph.generators import random_small
+
+    tiny = Instance("tiny", "t", random_small(6, 0.4, seed=1), Cluster.local(gpus=1, cpus=1))
+    df = compare(["exact", "heft"], [tiny], progress=False).set_index("solver")
+    assert df.loc["exact", "optimal"] == True  # noqa: E712 (a numpy/pandas bool)
+    assert pd.isna(df.loc["heft", "optimal"])
+    assert df.loc["exact", "makespan"] <= df.loc["heft", "makespan"] + 1e-12
+
+
 def test_reference_added_and_unknown_solver(instances: list[Instance]) -> None:
     df = compare(["greedy"], instances[:1], progress=False)
     assert set(df["solver"]) == {"greedy", "heft"}

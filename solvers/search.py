@@ -13,7 +13,10 @@ chain of tasks whose start is bound by the one before): run a task before the ta
 worker, or move it to another worker — one of the fastest that can run it, or one where it would finish
 earliest at its place in the order (often an idle slow worker that can absorb a task from a busy fast
 one). When no move helps it moves two random critical-path tasks and one random task to random capable
-workers (seeded) and descends again, keeping the best plan (iterated local search).
+workers (seeded) and descends again, keeping the best plan (iterated local search). A local optimum as
+good as the best becomes the next starting point (a walk along the plateau; flat makespan landscapes
+are common when one worker bounds the makespan), and every ``RETURN_EVERY`` fruitless perturbations the
+walk goes back to the best plan.
 
 Trials are cheap: a move leaves the order before it untouched, so only the rest is replayed (from each
 worker's state at that position), and the replay (:mod:`solvers._replay`, compiled with numba) stops as
@@ -32,6 +35,7 @@ from solvers.problem import Problem
 
 __all__ = ["Replay", "critical_path", "local_search", "simulate"]
 
+RETURN_EVERY = 10  # perturbations without a new best after which the walk restarts from the best plan
 CALL_STEPS = 500  # the Python work around one trial (candidates, replay call), in replayed task steps
 
 
@@ -222,17 +226,22 @@ def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int 
     # by start; at equal starts zero-length tasks first, so that appending rebuilds ``start`` exactly
     order = np.lexsort((np.arange(problem.n), start.finish > start.start, start.start)).astype(np.int64)
     best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width)
+    base, base_order = best, best_order
     kicks = since_better = 0
     while replay.steps < budget and since_better < patience:
         kicks += 1
         since_better += 1
-        worker = best.worker.copy()
-        path = critical_path(problem, best)
+        worker = base.worker.copy()
+        path = critical_path(problem, base)
         for i in [*rng.choice(path, size=min(2, len(path)), replace=False), rng.integers(problem.n)]:
             worker[i] = rng.choice(np.flatnonzero(problem.runnable[i]))
-        trial, trial_order = _descend(problem, replay, worker, best_order, budget, width)
+        trial, trial_order = _descend(problem, replay, worker, base_order, budget, width)
         if trial.makespan < best.makespan * (1 - 1e-9):
             best, best_order, since_better = trial, trial_order, 0
+        if trial.makespan <= best.makespan * (1 + 1e-9):  # as good as the best: walk on along the plateau
+            base, base_order = trial, trial_order
+        elif since_better % RETURN_EVERY == 0:
+            base, base_order = best, best_order
     if best.makespan >= start.makespan * (1 - 1e-9):
         return start, kicks
     return best, kicks

@@ -142,9 +142,10 @@ def test_cpsat_solver_equals_the_exact_dp(seed):
 
 
 def test_dp_near_the_cpsat_optimum_on_mid_size_graphs():
-    """20-30 tasks, CCR <= 1: dp within 5% of the proven optimum in geometric mean, 10% on each; HEFT further.
+    """20-30 tasks, CCR <= 1: dp within 3% of the proven optimum in geometric mean, 8% on each; HEFT further.
 
-    (On CCR 10 graphs of 40 tasks dp is 12-38% above the optimum: see the README's measured numbers.)
+    (Measured: 1.6% and 6.1%; HEFT 16% in geometric mean. On CCR 10 graphs of 40 tasks dp is 2-27% above
+    the optimum: see the README's measured numbers.)
     """
     pytest.importorskip("ortools")
     from solvers.cpsat import cpsat_schedule
@@ -160,8 +161,8 @@ def test_dp_near_the_cpsat_optimum_on_mid_size_graphs():
         assert info["optimal"], info
         dp_ratio.append(dp.makespan / optimum.makespan)
         heft_ratio.append(plan(graph, cluster, solver="heft").makespan / optimum.makespan)
-    assert min(dp_ratio) >= 1 - 1e-3 and max(dp_ratio) <= 1.10, dp_ratio  # optimal up to the rounding
-    assert np.exp(np.mean(np.log(dp_ratio))) <= 1.05
+    assert min(dp_ratio) >= 1 - 1e-3 and max(dp_ratio) <= 1.08, dp_ratio  # optimal up to the rounding
+    assert np.exp(np.mean(np.log(dp_ratio))) <= 1.03
     assert np.exp(np.mean(np.log(dp_ratio))) < np.exp(np.mean(np.log(heft_ratio)))
 
 

@@ -215,7 +215,7 @@ def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.nda
 
 
 def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int = 0, width: int = 3,
-                 patience: int = 100, compiled: bool = True) -> tuple[ListResult, int]:
+                 patience: int = 300, compiled: bool = True) -> tuple[ListResult, int]:
     """Improve ``start`` for ``budget`` replayed task steps, or until ``patience`` perturbations in a row
     found nothing better; return the best plan (never worse) and the number of perturbations.
 

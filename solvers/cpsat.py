@@ -37,6 +37,7 @@ from solvers.listsched import ListResult
 from solvers.problem import Problem
 from solvers.registry import register_solver
 from solvers.search import simulate
+from taskgraph.errors import InvalidInput
 
 __all__ = ["cpsat", "cpsat_schedule"]
 
@@ -60,8 +61,8 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
     """
     try:
         from ortools.sat.python import cp_model
-    except ImportError as e:  # pragma: no cover - ortools is in the bench extra
-        raise ImportError("solver 'cpsat' needs OR-tools: pip install 'hetflow[bench]' (or ortools)") from e
+    except ImportError:  # pragma: no cover - ortools is in the bench extra
+        raise InvalidInput("solver 'cpsat' needs OR-tools: pip install 'hetflow[bench]' (or ortools)") from None
 
     start_plan = hint if hint is not None else heft(problem)
     if problem.n == 0 or start_plan.makespan <= 0:

@@ -20,9 +20,9 @@ walk goes back to the best plan.
 
 Trials are cheap: a move leaves the order before it untouched, so only the rest is replayed (from each
 worker's state at that position), and the replay (:mod:`solvers._replay`, compiled with numba) stops as
-soon as a task finishes later than the incumbent's makespan. Replaying tasks in order of their planned start, each
-appended on its worker, rebuilds any insertion-based list schedule exactly (such schedules are
-semi-active), so the search starts from the very plan it was given. The budget is counted in replayed
+soon as a task finishes later than the incumbent's makespan. Replaying tasks in order of their planned
+start, each appended on its worker, rebuilds any insertion-based list schedule exactly (such schedules
+are semi-active), so the search starts from the very plan it was given. The budget is counted in replayed
 task steps, not seconds, so the result is the same on every machine for a given seed.
 """
 
@@ -147,8 +147,9 @@ class _Prefix:
 
 
 def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[int]:
-    """Other workers for task ``i``: the ``width`` fastest plus the ``width`` where it would finish first if
-    appended at its place in the order (inputs from where its parents run now)."""
+    """Other workers for task ``i``: the ``width`` where it would finish first if appended at its place in the
+    order (inputs from where its parents run now), the ``width`` fastest, and those of its parents and
+    children (joining one saves a transfer)."""
     current = prefix.result
     w_i = int(current.worker[i])
     able = np.flatnonzero(problem.runnable[i])
@@ -163,7 +164,6 @@ def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[i
     free = prefix.avail_before(int(prefix.position[i]), np.zeros(problem.n_workers))
     eft = np.maximum(ready, free)[able] + problem.exec[i, able]
     earliest = able[np.argsort(eft, kind="stable")[:width]]
-    # joining a parent or a child saves a transfer
     kin = [int(current.worker[k]) for k in (*problem.preds[i], *problem.succs[i])]
     ok = problem.runnable[i]
     return list(dict.fromkeys(int(w) for w in (*earliest, *fastest, *kin) if w != w_i and ok[w]))

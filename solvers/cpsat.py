@@ -36,7 +36,7 @@ from solvers.heft import heft
 from solvers.listsched import ListResult
 from solvers.problem import Problem
 from solvers.registry import register_solver
-from solvers.search import simulate
+from solvers.search import replay_order, simulate
 from taskgraph.errors import InvalidInput
 
 __all__ = ["cpsat", "cpsat_schedule"]
@@ -117,9 +117,7 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
     worker = np.array([next(w for w in range(W) if (i, w) in on and solver.BooleanValue(on[i, w]))
                        for i in range(n)], dtype=np.int64)
     begins = np.array([solver.Value(start[i]) for i in range(n)])
-    lengths = problem.exec[np.arange(n), worker] > 0
-    order = np.lexsort((np.arange(n), lengths, begins))  # zero-length tasks first at equal starts
-    result = simulate(problem, worker, order)
+    result = simulate(problem, worker, replay_order(begins, problem.exec[np.arange(n), worker] > 0))
     if result.makespan > start_plan.makespan * (1 + 1e-12):  # cannot happen (ceil'd model); keep the promise
         return start_plan, info
     return result, info
@@ -128,8 +126,7 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
 def _integer_replay(problem: Problem, plan: ListResult, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The plan's assignment and order replayed in the integer model's rounded-up times (a feasible hint)."""
     n = problem.n
-    lengths = plan.finish > plan.start
-    order = np.lexsort((np.arange(n), lengths, plan.start))
+    order = replay_order(plan.start, plan.finish > plan.start)
     avail = np.zeros(problem.n_workers, dtype=np.int64)
     begin = np.zeros(n, dtype=np.int64)
     finish = np.zeros(n, dtype=np.int64)

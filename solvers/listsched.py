@@ -25,7 +25,7 @@ import numpy as np
 
 from solvers.problem import Problem
 
-__all__ = ["ListResult", "list_schedule", "PartialSchedule", "Timelines", "ready_order"]
+__all__ = ["ListResult", "list_schedule", "PartialSchedule", "Timelines", "ready_order", "data_ready"]
 
 
 @dataclass
@@ -39,6 +39,19 @@ class ListResult:
     @property
     def makespan(self) -> float:
         return float(self.finish.max()) if len(self.finish) else 0.0
+
+
+def data_ready(problem: Problem, i: int, worker: np.ndarray, finish: np.ndarray,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """When all of task ``i``'s inputs can be on each worker, its parents running on ``worker`` until ``finish``.
+
+    Raises ``out`` (zeros by default) to each arrival, in place, and returns it.
+    """
+    ready = np.zeros(problem.n_workers) if out is None else out
+    for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
+        wp = worker[p]
+        np.maximum(ready, finish[p] + problem.latency[wp] + nbytes * problem.inv_bandwidth[wp], out=ready)
+    return ready
 
 
 class Timelines:
@@ -116,14 +129,11 @@ class PartialSchedule:
     def ready_times(self, i: int) -> np.ndarray:
         """When all of task ``i``'s inputs can be on each worker (its parents must be placed)."""
         p_ = self.problem
-        ready = self._zeros.copy() if self.release is None else np.full(p_.n_workers, self.release[i])
-        worker, finish, done = self.worker, self.finish, self.done
-        for p, nbytes in zip(p_.preds[i], p_.pred_bytes[i]):
-            if not done[p]:
+        for p in p_.preds[i]:
+            if not self.done[p]:
                 raise ValueError(f"task {p_.tasks[i]!r} is scheduled before its parent {p_.tasks[p]!r}")
-            wp = worker[p]
-            np.maximum(ready, finish[p] + p_.latency[wp] + nbytes * p_.inv_bandwidth[wp], out=ready)
-        return ready
+        ready = self._zeros.copy() if self.release is None else np.full(p_.n_workers, self.release[i])
+        return data_ready(p_, i, self.worker, self.finish, out=ready)
 
     def start_times(self, i: int, ready: np.ndarray) -> np.ndarray:
         """Earliest start of task ``i`` on every worker given its data-ready times."""

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from solvers.listsched import ListResult
+from solvers.listsched import ListResult, data_ready
 from solvers.problem import Problem
 
-__all__ = ["Replay", "critical_path", "local_search", "simulate"]
+__all__ = ["Replay", "critical_path", "local_search", "replay_order", "simulate"]
 
 RETURN_EVERY = 10  # perturbations without a new best after which the walk restarts from the best plan
 CALL_STEPS = 500  # the Python work around one trial (candidates, replay call), in replayed task steps
@@ -82,6 +82,13 @@ class Replay:
 
     def result(self, worker: np.ndarray) -> ListResult:
         return ListResult(worker.copy(), self.start.copy(), self.finish.copy())
+
+
+def replay_order(start: np.ndarray, has_length: np.ndarray) -> np.ndarray:
+    """Tasks by start, zero-length ones first at equal starts, then by index: appending them in this order
+    rebuilds a semi-active schedule exactly (on one worker a zero-length task must precede a task of
+    positive length that starts at the same time)."""
+    return np.lexsort((np.arange(len(start)), has_length, start)).astype(np.int64)
 
 
 def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray) -> ListResult:
@@ -157,10 +164,7 @@ def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[i
     if len(able) == 0:
         return []
     fastest = able[np.argsort(problem.exec[i, able], kind="stable")[:width]]
-    ready = np.zeros(problem.n_workers)
-    for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
-        wp = current.worker[p]
-        np.maximum(ready, current.finish[p] + problem.latency[wp] + nbytes * problem.inv_bandwidth[wp], out=ready)
+    ready = data_ready(problem, i, current.worker, current.finish)
     free = prefix.avail_before(int(prefix.position[i]), np.zeros(problem.n_workers))
     eft = np.maximum(ready, free)[able] + problem.exec[i, able]
     earliest = able[np.argsort(eft, kind="stable")[:width]]
@@ -223,8 +227,7 @@ def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int 
     """
     rng = np.random.default_rng(seed)
     replay = Replay(problem, compiled=compiled)
-    # by start; at equal starts zero-length tasks first, so that appending rebuilds ``start`` exactly
-    order = np.lexsort((np.arange(problem.n), start.finish > start.start, start.start)).astype(np.int64)
+    order = replay_order(start.start, start.finish > start.start)
     best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width)
     base, base_order = best, best_order
     kicks = since_better = 0

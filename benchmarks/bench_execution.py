@@ -19,11 +19,15 @@ What is measured (one process, one embedded Dask cluster, every variant on the s
   beyond plain Dask = (hetflow makespan - best Dask makespan) / tasks. Also printed: the plan's lower
   bound and the GPU-only work (a perfect Dask-with-GPU-hints run cannot beat it), which cap the ratio;
 * the whole comparison runs on several cluster shapes (``--clusters``): how much a plan can gain over
-  "everything GPU-capable on the GPU" depends on how much CPU capacity there is to offload to.
+  "everything GPU-capable on the GPU" depends on how much CPU capacity there is to offload to;
+* and at several time scales (``--time-scales``): Dask spends ~1-3 ms per task on this 2-core machine
+  (worker hand-off, scheduler round trip), in every variant, so at a scale where the mean task lasts
+  ~50 ms the ~120 tasks on the plan's critical path add ~0.3 s (7-9 %) to hetflow's makespan; at ~200 ms
+  (closer to a real batch of 64 documents through MiniLM on a CPU) that share is a quarter as large.
 
 Usage::
 
-    python benchmarks/bench_execution.py            # 533 tasks on 1x3, 1x7 and 2x6 clusters
+    python benchmarks/bench_execution.py            # 533 tasks on 1x3, 1x7 and 2x6 clusters, scales 2.5 and 10
     python benchmarks/bench_execution.py --small    # CI-sized
 """
 
@@ -45,8 +49,9 @@ def _shapes(text: str) -> list[tuple[int, int]]:
     return shapes
 
 
-def run_shape(graph, gpus: int, cpus: int, args: argparse.Namespace, solver: str) -> tuple[pd.DataFrame, dict]:
-    """Plan and execute ``graph`` on a fresh cluster of that shape; return the variants' table and a summary."""
+def run_shape(graph, gpus: int, cpus: int, args: argparse.Namespace, solver: str) -> tuple[pd.DataFrame, list[dict]]:
+    """Plan and execute ``graph`` on a fresh cluster of that shape at every time scale; return the variants'
+    table and one summary row per time scale."""
     from flows.dask_cluster import open_session
     from flows.emulate_bench import compare_execution, prefers_gpu
     from solvers import lower_bound, plan
@@ -62,29 +67,36 @@ def run_shape(graph, gpus: int, cpus: int, args: argparse.Namespace, solver: str
     print(f"\n== cluster {cluster}: {solver} plan {schedule.makespan:.4g} model s (planned in {elapsed:.2f} s); "
           f"lower bound {bound:.4g}; GPU-only work per GPU {gpu_work:.4g} (plan / that = "
           f"{schedule.makespan / gpu_work:.3f})")  # fmt: skip
+    mean_task = sum(p.finish - p.start for p in schedule.placements) / len(graph)  # model seconds
     options = {"strict_order": args.strict_order, "solver": solver}
     modes = tuple(m.strip() for m in args.dask_modes.split(",") if m.strip())
     session = open_session(cluster, dashboard_address=None)
+    tables, summaries = [], []
     try:
-        table, _ = compare_execution(session, graph, schedule, time_scale=args.time_scale, modes=modes, **options)
-        print(table.round(3).to_string(index=False))
-        het = table.iloc[0]
-        best_dask = het.makespan_s / het.vs_best_dask
-        summary = {
-            "cluster": f"{gpus} GPU + {cpus} CPU", "hetflow_s": het.makespan_s, "best_dask_s": best_dask,
-            "hetflow/best_dask": het.vs_best_dask, "actual/planned": het["actual/planned"],
-            "plan/best_dask": schedule.makespan * args.time_scale / best_dask,
-            "bound/best_dask": bound * args.time_scale / best_dask,
-        }
+        for scale in args.time_scales:
+            print(f"-- time scale {scale:g} (mean planned task {scale * mean_task * 1e3:.0f} ms):")
+            table, _ = compare_execution(session, graph, schedule, time_scale=scale, modes=modes, **options)
+            print(table.round(3).to_string(index=False))
+            het = table.iloc[0]
+            best_dask = het.makespan_s / het.vs_best_dask
+            summaries.append({
+                "cluster": f"{gpus} GPU + {cpus} CPU", "time_scale": scale, "mean_task_ms": scale * mean_task * 1e3,
+                "hetflow_s": het.makespan_s, "best_dask_s": best_dask, "hetflow/best_dask": het.vs_best_dask,
+                "actual/planned": het["actual/planned"], "plan/best_dask": schedule.makespan * scale / best_dask,
+                "bound/best_dask": bound * scale / best_dask,
+            })  # fmt: skip
+            tables.append(table.assign(time_scale=scale))
         if not args.no_overhead:
             zero, _ = compare_execution(session, graph, schedule, time_scale=0.0, modes=modes, **options)
-            summary["overhead_ms/task"] = (zero.makespan_s.iloc[0] - zero.makespan_s.iloc[1:].min()) / len(graph) * 1e3
+            overhead = (zero.makespan_s.iloc[0] - zero.makespan_s.iloc[1:].min()) / len(graph) * 1e3
+            for row in summaries:
+                row["overhead_ms/task"] = overhead
             print("zero-length tasks (pure dispatch overhead):")
             print(zero[["variant", "makespan_s", "submit_s"]].round(3).to_string(index=False))
-            table = pd.concat([table.assign(time_scale=args.time_scale), zero.assign(time_scale=0.0)])
+            tables.append(zero.assign(time_scale=0.0))
     finally:
         session.close()
-    return table.assign(cluster=summary["cluster"]), summary
+    return pd.concat(tables).assign(cluster=summaries[0]["cluster"]), summaries
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1, help="per-batch cost jitter seed (lognormal)")
-    parser.add_argument("--time-scale", type=float, default=2.5, help="real seconds per model second")
+    parser.add_argument("--time-scales", default="2.5,10",
+                        help="real seconds per model second, comma-separated (default 2.5,10: mean task ~50 and "
+                             "~200 ms; Dask's per-task cost weighs less on longer tasks)")
     parser.add_argument("--solver", default="dp")
     parser.add_argument("--clusters", default="1x3,1x7,2x6",
                         help="cluster shapes, GPU-class x CPU workers (default 1x3,1x7,2x6)")
@@ -104,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", help="also write the table here")
     args = parser.parse_args(argv)
     if args.small:
-        args.docs, args.time_scale, args.clusters = 1280, 1.0, "1x3"
+        args.docs, args.time_scales, args.clusters = 1280, "1", "1x3"
+    args.time_scales = [float(x) for x in args.time_scales.split(",") if x.strip()]
 
     from flows.emulate_bench import emulated
     from solvers import solver_names
@@ -115,13 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: solver {solver!r} is not registered; using 'heft'", file=sys.stderr)
         solver = "heft"
     graph = emulated(llm_batch_job(n_docs=args.docs, batch_size=args.batch_size, n_shards=args.shards, seed=args.seed))
-    print(f"graph {graph.name}: {len(graph)} tasks; time_scale {args.time_scale}")
+    print(f"graph {graph.name}: {len(graph)} tasks; time scales {args.time_scales}")
     pd.set_option("display.width", 200)
     tables, rows = [], []
     for gpus, cpus in _shapes(args.clusters):
         table, summary = run_shape(graph, gpus, cpus, args, solver)
         tables.append(table)
-        rows.append(summary)
+        rows.extend(summary)
     summary = pd.DataFrame(rows)
     print("\nsummary (seconds; targets: hetflow/best_dask <= 0.8, actual/planned <= 1.15, overhead < 5 ms/task;")
     print("plan/ and bound/best_dask: what the plan, or any plan, would reach executed with zero overhead):")

@@ -12,8 +12,11 @@ gives exact times under the cost model. The search descends with moves on the pl
 chain of tasks whose start is bound by the one before): run a task before the task that blocks it on its
 worker, or move it to another worker — one of the fastest that can run it, or one where it would finish
 earliest at its place in the order (often an idle slow worker that can absorb a task from a busy fast
-one). When no move helps it moves two random critical-path tasks and one random task to random capable
-workers (seeded) and descends again, keeping the best plan (iterated local search). A local optimum as
+one). When no single-task move helps, it moves *blocks*: a critical task with its descendants (or its
+ancestors) that run on the same worker, joined by edges inside it — on communication-heavy graphs a good
+plan is a few long same-worker runs, and moving one of their tasks alone pays two transfers. When no
+move helps it moves two random critical-path tasks and one random task to random capable workers
+(seeded) and descends again, keeping the best plan (iterated local search). A local optimum as
 good as the best becomes the next starting point (a walk along the plateau; flat makespan landscapes
 are common when one worker bounds the makespan), and every ``RETURN_EVERY`` fruitless perturbations the
 walk goes back to the best plan.
@@ -35,6 +38,7 @@ from solvers.problem import Problem
 
 __all__ = ["Replay", "critical_path", "local_search", "replay_order", "simulate"]
 
+Move = int | np.ndarray | None  # see _moves
 RETURN_EVERY = 10  # perturbations without a new best after which the walk restarts from the best plan
 CALL_STEPS = 500  # the Python work around one trial (candidates, replay call), in replayed task steps
 
@@ -173,48 +177,84 @@ def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[i
     return list(dict.fromkeys(int(w) for w in (*earliest, *fastest, *kin) if w != w_i and ok[w]))
 
 
+def _blocks(problem: Problem, worker: np.ndarray, i: int) -> list[np.ndarray]:
+    """Task ``i`` with its descendants, and with its ancestors, reachable through edges inside its worker.
+
+    Moving such a block keeps its internal edges free of transfers, which moving one task at a time cannot
+    (each single move would pay two transfers and be rejected): on communication-heavy graphs a good plan
+    is a few long same-worker runs joined by few transfers, and this is how the search shifts a run.
+    """
+    w = worker[i]
+    found = []
+    for links in (problem.succs, problem.preds):
+        block, stack = {i}, [i]
+        while stack:
+            for v in links[stack.pop()]:
+                if worker[v] == w and v not in block:
+                    block.add(v)
+                    stack.append(v)
+        if len(block) > 1:
+            found.append(np.fromiter(block, dtype=np.int64, count=len(block)))
+    return found
+
+
+def _moves(problem: Problem, prefix: _Prefix, i: int, width: int, blocks: bool) -> list[tuple[int, Move]]:
+    """Trial moves of critical-path task ``i``: ``(worker, None)`` moves it alone, ``(its worker, blocker)``
+    runs it before the task that blocks it there, ``(worker, block)`` moves a block (:func:`_blocks`)."""
+    current = prefix.result
+    others = _candidates(problem, prefix, i, width)
+    if blocks:
+        return [(w, b) for b in _blocks(problem, current.worker, i) for w in others if problem.runnable[b, w].all()]
+    moves: list[tuple[int, Move]] = [(w, None) for w in others]
+    w_i = int(current.worker[i])
+    earlier = np.flatnonzero((current.worker == w_i) & (current.finish <= current.start[i] + 1e-9))
+    if len(earlier):
+        blocker = int(earlier[np.argmax(current.finish[earlier])])
+        parents = max((prefix.position[q] for q in problem.preds[i]), default=-1)
+        if parents < prefix.position[blocker] < prefix.position[i]:
+            moves.insert(0, (w_i, blocker))
+    return moves
+
+
 def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.ndarray, budget: int,
              width: int) -> tuple[ListResult, np.ndarray]:
-    """First-improvement descent over critical-path moves; returns the local optimum and its order."""
+    """First-improvement descent over critical-path moves — single tasks first, blocks when no single move
+    helps; returns the local optimum and its order."""
     makespan = replay.run(worker, order)
     current = replay.result(worker)
-    while replay.steps < budget:
+    improved = True
+    while improved and replay.steps < budget:
         improved = False
         replay.steps += 20 * problem.n  # the Python work of a descent step, in replay units
         prefix = _Prefix(problem, current, order)
         position = prefix.position
-        for i in critical_path(problem, current):
-            w_i = int(current.worker[i])
-            others = _candidates(problem, prefix, i, width)
-            moves: list[tuple[int, int | None]] = [(w, None) for w in others]
-            earlier = np.flatnonzero((current.worker == w_i) & (current.finish <= current.start[i] + 1e-9))
-            if len(earlier):
-                blocker = int(earlier[np.argmax(current.finish[earlier])])
-                parents = max((position[q] for q in problem.preds[i]), default=-1)
-                if parents < position[blocker] < position[i]:
-                    moves.insert(0, (w_i, blocker))
-            for w, blocker in moves:
-                trial_worker, trial_order = worker, order
-                if blocker is None:
-                    trial_worker = worker.copy()
-                    trial_worker[i] = w
-                    first = int(position[i])
-                else:
-                    rest = order[order != i]
-                    first = int(position[blocker])
-                    trial_order = np.concatenate([rest[:first], [i], rest[first:]])
-                found = replay.run(trial_worker, trial_order, bound=makespan * (1 - 1e-9), prefix=prefix,
-                                   first=first)
-                if found is not None:
-                    makespan, worker, order, improved = found, trial_worker, trial_order, True
-                    current = replay.result(worker)
+        path = critical_path(problem, current)
+        for blocks in (False, True):
+            for i in path:
+                for w, move in _moves(problem, prefix, i, width, blocks):
+                    trial_worker, trial_order = worker.copy(), order
+                    if move is None:
+                        trial_worker[i] = w
+                        first = int(position[i])
+                    elif isinstance(move, int):  # run i just before its blocker
+                        rest = order[order != i]
+                        first = int(position[move])
+                        trial_order = np.concatenate([rest[:first], [i], rest[first:]])
+                    else:
+                        trial_worker[move] = w
+                        first = int(position[move].min())
+                    found = replay.run(trial_worker, trial_order, bound=makespan * (1 - 1e-9), prefix=prefix,
+                                       first=first)
+                    if found is not None:
+                        makespan, worker, order, improved = found, trial_worker, trial_order, True
+                        current = replay.result(worker)
+                        break
+                    if replay.steps >= budget:
+                        return current, order
+                if improved:
                     break
-                if replay.steps >= budget:
-                    return current, order
             if improved:
                 break
-        if not improved:
-            break
     return current, order
 
 

@@ -285,3 +285,29 @@ def test_dp_plans_100k_tasks_on_64_workers_in_30s():
     schedule, elapsed = _timed_plan(graph, cluster)
     assert len(schedule) == 100_000
     assert elapsed < 30.0 * _speed_slack(), f"dp took {elapsed:.2f} s"
+
+
+def test_search_moves_a_same_worker_run_as_a_block():
+    """A chain on a slow worker with heavy transfers: every single-task move pays a transfer and is worse,
+    moving the whole run to the fast worker halves the makespan — the search must find it."""
+    from solvers.search import _blocks, local_search
+
+    graph = TaskGraph(name="run")
+    for k in range(4):
+        graph.add_task(k, {"cpu": 10.0})
+        if k:
+            graph.add_edge(k - 1, k, bytes=100.0)
+    cluster = Cluster([Worker("slow", "cpu", 1.0), Worker("fast", "cpu", 2.0)], bandwidth=1.0)
+    problem = Problem(graph, cluster)
+    on_slow = np.zeros(4, dtype=np.int64)
+    start = simulate(problem, on_slow, np.arange(4))
+    assert start.makespan == pytest.approx(40.0)
+    for i in range(4):  # the premise: no single move helps
+        moved = on_slow.copy()
+        moved[i] = 1
+        assert simulate(problem, moved, np.arange(4)).makespan > start.makespan
+    assert sorted(_blocks(problem, on_slow, 1)[0]) == [1, 2, 3]  # descendants inside the worker
+    assert sorted(_blocks(problem, on_slow, 1)[1]) == [0, 1]  # ancestors inside the worker
+    best, _ = local_search(problem, start, budget=100_000, patience=0)  # descent only, no random kicks
+    assert best.makespan == pytest.approx(20.0)
+    assert set(best.worker) == {1}

@@ -447,7 +447,7 @@ def _arrival(payload: dict[str, Any]) -> float:
     return time.time() - payload["made"]
 
 
-def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22), repeats: int = 5,
+def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22, 2**24), repeats: int = 5,
                timeout: float = 60.0) -> tuple[float, float]:
     """Measure ``(latency s, bandwidth bytes/s)`` of moving a task output between two workers of the cluster.
 
@@ -455,7 +455,10 @@ def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22), repeat
     reads it, once on the same worker and once on another (both pinned); the gap from
     production to consumption differs by the transfer (serialisation, the network, deserialisation), the
     scheduler round trip being in both. ``seconds = latency + size / bandwidth`` is fitted on the medians
-    (:func:`fit_ab`). With one worker there is nothing to move: ``(0, inf)``.
+    (:func:`fit_ab`). An untimed transfer goes first (the workers' first connection would otherwise be
+    charged to the smallest size), and the largest size (16 MiB, ~10 ms on a local link) keeps the slope
+    above the noise; should the fit still find no slope, the bandwidth is taken from the largest size
+    alone. With one worker there is nothing to move: ``(0, inf)``.
     """
     from distributed import wait
 
@@ -467,23 +470,24 @@ def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22), repeat
     src, dst = addresses[0], addresses[1]
     tag = time.time_ns()
     futures = []
-    for size in sizes:
-        for r in range(repeats):
-            for where in (src, dst):
-                made = client.submit(_payload, size, key=f"profile-link-make-{size}-{r}-{where}-{tag}",
-                                     workers=[src], allow_other_workers=False, pure=False)
-                read = client.submit(_arrival, made, key=f"profile-link-read-{size}-{r}-{where}-{tag}",
-                                     workers=[where], allow_other_workers=False, pure=False)
-                pair = [made, read]
-                with client.as_current():
-                    wait(pair, timeout=timeout)
-                futures.append((size, where == dst, pair[1].result()))
-                for f in pair:
-                    f.release()
-    frame = pd.DataFrame(futures, columns=["size", "remote", "seconds"])
+    for size, r in [(min(sizes), -1)] + [(size, r) for size in sizes for r in range(repeats)]:  # r=-1: warm-up
+        for where in (src, dst):
+            made = client.submit(_payload, size, key=f"profile-link-make-{size}-{r}-{where}-{tag}",
+                                 workers=[src], allow_other_workers=False, pure=False)
+            read = client.submit(_arrival, made, key=f"profile-link-read-{size}-{r}-{where}-{tag}",
+                                 workers=[where], allow_other_workers=False, pure=False)
+            pair = [made, read]
+            with client.as_current():
+                wait(pair, timeout=timeout)
+            futures.append((size, where == dst, pair[1].result()))
+            for f in pair:
+                f.release()
+    frame = pd.DataFrame(futures[2:], columns=["size", "remote", "seconds"])
     med = frame.groupby(["size", "remote"])["seconds"].median().unstack()
     extra = (med[True] - med[False]).clip(lower=0.0)
     latency, per_byte = fit_ab(extra.index.to_numpy(float), extra.to_numpy(float))
+    if per_byte <= 0 and extra.iloc[-1] > 0:  # no measurable slope: charge the largest transfer to bandwidth
+        latency, per_byte = 0.0, float(extra.iloc[-1]) / float(extra.index[-1])
     return latency, (1.0 / per_byte if per_byte > 0 else float("inf"))
 
 

@@ -36,7 +36,10 @@ programs and keeps the best plan it finds:
    that gain most from it, so a fast upstream stage does not flood the GPU with work a CPU could do.
 
 The planner runs a portfolio of passes on the shared list-scheduling core — HEFT, PEFT and CPOP
-themselves, then cost-to-go/chain/price variants — and improves the best with an iterated critical-path
+themselves, then cost-to-go/chain/price variants, and HEFT and the cost-to-go pass planned as if every
+transfer took 2x and 4x as long (a greedy scheduler pays for a transfer once per placement but the graph
+pays again downstream; on communication-heavy graphs the averse plans keep long same-worker runs; each is
+replayed with the real transfer times) — and improves the best with an iterated critical-path
 local search (:mod:`solvers.search`) until its search budget (replayed task steps, see ``effort``) is
 spent. It returns the best plan seen, so it is never worse than the HEFT, PEFT and CPOP plans it
 computed. On graphs of at most ``exact_tasks`` tasks the exact DP over downsets (:mod:`solvers.exact`)
@@ -61,13 +64,14 @@ from solvers.peft import peft
 from solvers.problem import Problem
 from solvers.ranks import optimistic_cost_table, upward_rank
 from solvers.registry import register_solver
-from solvers.search import local_search
+from solvers.search import local_search, replay_order, simulate
 
 __all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS", "FULL_PORTFOLIO"]
 
 SEARCH_STEPS = 12_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
 COMPILED_SEARCH_TASKS = 5_000  # above, the search budget is small: skip numba's ~1.5 s import and load
 FULL_PORTFOLIO = 40_000  # tasks x workers up to which every DP pass runs
+COMM_WEIGHTS = (2.0, 4.0)  # transfer-time multipliers of the communication-averse passes
 
 
 @dataclass
@@ -131,6 +135,13 @@ def work_prices(problem: Problem) -> np.ndarray:
     charged = np.full(problem.exec.shape, np.inf)
     np.multiply(problem.exec, speed * class_price, out=charged, where=runnable)  # y_c * cost(t, c)
     return charged - charged.min(axis=1, keepdims=True)
+
+
+def _ctg_pass(problem: Problem, cost_to_go: np.ndarray | None = None) -> ListResult:
+    """List scheduling by optimistic remaining length, each task placed to minimise finish + cost-to-go."""
+    if cost_to_go is None:
+        cost_to_go = optimistic_cost_table(problem, comm="exact")
+    return list_schedule(problem, priority=(problem.exec + cost_to_go).min(axis=1), bias=cost_to_go)
 
 
 def _chain_pass(problem: Problem, priority: np.ndarray, cost_to_go: np.ndarray | None,
@@ -212,12 +223,18 @@ def dp(
     best.offer("dp-chain", _chain_pass(problem, rank, cost_to_go, None, heads, members), problem)
     if problem.n * problem.n_workers <= FULL_PORTFOLIO:  # on large graphs one DP pass keeps the time down
         best.offer("cpop", cpop(problem), problem)
-        best.offer("dp-ctg", list_schedule(problem, priority=rank, bias=cost_to_go), problem)
+        best.offer("dp-ctg", _ctg_pass(problem, cost_to_go), problem)
         if len(problem.cluster.devices) > 1:
             price = work_prices(problem)
             best.offer("dp-chain-price", _chain_pass(problem, rank, cost_to_go, price, heads, members), problem)
             best.offer("dp-ctg-price", list_schedule(problem, priority=rank, bias=cost_to_go + price), problem)
             best.offer("dp-heft-price", list_schedule(problem, priority=upward_rank(problem), bias=price), problem)
+        for factor in COMM_WEIGHTS:  # plan as if transfers were dearer, keep the assignment and order
+            heavier = problem.with_comm_scaled(factor)
+            for name, planned in ((f"heft-comm{factor:g}", heft(heavier)),
+                                  (f"dp-ctg-comm{factor:g}", _ctg_pass(heavier))):
+                order = replay_order(planned.start, planned.finish > planned.start)
+                best.offer(name, simulate(problem, planned.worker, order), problem)  # the real transfer times
     budget = int(effort * SEARCH_STEPS * min(1.0, 2000 / max(problem.n, 1)) ** 2)
     if problem.n > COMPILED_SEARCH_TASKS:
         budget //= 40  # the pure-Python replay is ~40x slower

@@ -8,6 +8,7 @@ zero on the diagonal, so the same-worker case needs no branch.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Hashable
 from functools import cached_property
 
@@ -74,6 +75,25 @@ class Problem:
         """Bytes that cross between different workers when task ``i`` runs on ``worker[i]``."""
         return float(sum(b for j in range(self.n) for i, b in zip(self.preds[j], self.pred_bytes[j])
                          if worker[i] != worker[j]))
+
+    def with_comm_scaled(self, factor: float) -> Problem:
+        """The same problem with every transfer ``factor`` times as long (tasks and graph shared, not copied).
+
+        Examples
+        --------
+        >>> from taskgraph import Cluster, TaskGraph
+        >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 1.0}); g.add_task("b", {"cpu": 1.0})
+        >>> g.add_edge("a", "b", bytes=1e9)
+        >>> p = Problem(g, Cluster.local(gpus=0, cpus=2))
+        >>> p.comm(1e9, 0, 1), p.with_comm_scaled(4).comm(1e9, 0, 1)
+        (1.0, 4.0)
+        """
+        scaled = copy.copy(self)
+        for derived in ("mean_comm_coefficients", "min_comm_coefficients"):  # cached from the old links
+            scaled.__dict__.pop(derived, None)
+        scaled.latency = self.latency * factor
+        scaled.inv_bandwidth = self.inv_bandwidth * factor
+        return scaled
 
     def comm(self, nbytes: float, a: int, b: int) -> float:
         """Transfer time of ``nbytes`` from worker ``a`` to worker ``b``."""

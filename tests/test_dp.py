@@ -311,3 +311,30 @@ def test_search_moves_a_same_worker_run_as_a_block():
     best, _ = local_search(problem, start, budget=100_000, patience=0)  # descent only, no random kicks
     assert best.makespan == pytest.approx(20.0)
     assert set(best.worker) == {1}
+
+
+def test_comm_averse_passes_keep_runs_together_on_high_ccr():
+    """Planning as if transfers cost 2x/4x, then replaying with the real ones, beats every plain pass on a
+    CCR-10 graph (seeded; the averse plan moves fewer bytes), and dp keeps the best pass."""
+    from taskgraph.generators import layered_random, random_cluster
+
+    graph, cluster = layered_random(100, ccr=10.0, beta=1.5, seed=1), random_cluster(2, 6, seed=1)
+    schedule = plan(graph, cluster, "dp", effort=0).validate(graph, cluster)
+    passes = schedule.meta["passes"]
+    averse = {k: v for k, v in passes.items() if "-comm" in k}
+    assert set(averse) == {"heft-comm2", "dp-ctg-comm2", "heft-comm4", "dp-ctg-comm4"}
+    plain = min(v for k, v in passes.items() if k not in averse)
+    assert min(averse.values()) < 0.8 * plain
+    assert schedule.makespan == pytest.approx(min(passes.values()))
+    assert schedule.transferred_bytes < plan(graph, cluster, "heft").transferred_bytes
+
+
+def test_problem_with_comm_scaled_rescales_every_transfer():
+    from taskgraph.generators import layered_random, random_cluster
+
+    problem = Problem(layered_random(30, ccr=1.0, seed=0), random_cluster(1, 3, seed=0))
+    before = problem.mean_comm(1e9), problem.min_comm_coefficients  # cached on the original
+    scaled = problem.with_comm_scaled(3.0)
+    assert scaled.mean_comm(1e9) == pytest.approx(3 * before[0])
+    assert scaled.min_comm_coefficients == pytest.approx(tuple(3 * x for x in before[1]))
+    assert np.array_equal(scaled.exec, problem.exec) and problem.mean_comm(1e9) == before[0]

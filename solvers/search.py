@@ -198,11 +198,11 @@ def _blocks(problem: Problem, worker: np.ndarray, i: int) -> list[np.ndarray]:
     return found
 
 
-def _moves(problem: Problem, prefix: _Prefix, i: int, width: int, blocks: bool) -> list[tuple[int, Move]]:
-    """Trial moves of critical-path task ``i``: ``(worker, None)`` moves it alone, ``(its worker, blocker)``
-    runs it before the task that blocks it there, ``(worker, block)`` moves a block (:func:`_blocks`)."""
+def _moves(problem: Problem, prefix: _Prefix, i: int, others: list[int], blocks: bool) -> list[tuple[int, Move]]:
+    """Trial moves of critical-path task ``i`` (``others``: its :func:`_candidates`): ``(worker, None)`` moves
+    it alone, ``(its worker, blocker)`` runs it before the task that blocks it there, ``(worker, block)``
+    moves a block (:func:`_blocks`)."""
     current = prefix.result
-    others = _candidates(problem, prefix, i, width)
     if blocks:
         return [(w, b) for b in _blocks(problem, current.worker, i) for w in others if problem.runnable[b, w].all()]
     moves: list[tuple[int, Move]] = [(w, None) for w in others]
@@ -229,9 +229,12 @@ def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.nda
         prefix = _Prefix(problem, current, order)
         position = prefix.position
         path = critical_path(problem, current)
+        candidates: dict[int, list[int]] = {}  # per task, shared by both tiers (the plan is the same)
         for blocks in (False, True):
             for i in path:
-                for w, move in _moves(problem, prefix, i, width, blocks):
+                if i not in candidates:
+                    candidates[i] = _candidates(problem, prefix, i, width)
+                for w, move in _moves(problem, prefix, i, candidates[i], blocks):
                     trial_worker, trial_order = worker.copy(), order
                     if move is None:
                         trial_worker[i] = w

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(format_summary(summary))
     report = dp_report(results, summary)
     (out / f"summary{suffix}.md").write_text(
-        f"# Planner benchmark ({size}, seed {args.seed})\n\n{counts}\n\n{table}\n\n"
+        f"# Planner benchmark ({size}, suite seed {args.seed}, planner seeds {planner_seeds})\n\n"
+        f"{counts}\n\n{table}\n\n"
         + "\n".join(f"- {line}" if not line.startswith("  ") else f"  - {line.strip()}" for line in report) + "\n"
     )
     summary_plot(results, out / f"summary{suffix}.png", title=f"planner comparison ({size})")

@@ -17,10 +17,10 @@ rows for ``merge``). :func:`profile_cluster` measures it where the job will run:
 
 4. **dispatch**: a chain of no-op tasks on every slot measures Dask's per-task round trip (a task becomes
    runnable only after the scheduler hears that its inputs finished: ~5 ms here), added to every ``a``.
-5. **links**: a payload of 64 KiB, 1 MiB and 4 MiB made on one worker and read on another, against the
-   same on one worker, gives the transfer's ``latency + bytes / bandwidth`` (:func:`link_costs`; about
-   0.5-1 ms and 300-800 MB/s between worker processes here, against the 1 GB/s default), for the cluster
-   the planner sees (:meth:`Profile.cluster`).
+5. **links**: a payload of 64 KiB to 16 MiB made on one worker and read on another, against the same on
+   one worker, gives the transfer's ``latency + bytes / bandwidth`` (:func:`link_costs`; 0-3 ms and
+   1-3 GB/s between worker processes here, depending on the load, against the 1 GB/s default), for the
+   cluster the planner sees (:meth:`Profile.cluster`).
 
 Contention: by default all slots sample **at the same time**, as they run during the job. On a machine
 with fewer cores than workers (2 cores, 3 worker processes) each op then takes ~workers/cores times longer
@@ -469,7 +469,7 @@ def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22, 2**24),
         return 0.0, float("inf")
     src, dst = addresses[0], addresses[1]
     tag = time.time_ns()
-    futures = []
+    samples = []
     for size, r in [(min(sizes), -1)] + [(size, r) for size in sizes for r in range(repeats)]:  # r=-1: warm-up
         for where in (src, dst):
             made = client.submit(_payload, size, key=f"profile-link-make-{size}-{r}-{where}-{tag}",
@@ -479,11 +479,11 @@ def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22, 2**24),
             pair = [made, read]
             with client.as_current():
                 wait(pair, timeout=timeout)
-            futures.append((size, where == dst, pair[1].result()))
+            samples.append((size, where == dst, r < 0, pair[1].result()))
             for f in pair:
                 f.release()
-    frame = pd.DataFrame(futures[2:], columns=["size", "remote", "seconds"])
-    med = frame.groupby(["size", "remote"])["seconds"].median().unstack()
+    frame = pd.DataFrame(samples, columns=["size", "remote", "warm_up", "seconds"])
+    med = frame[~frame.warm_up].groupby(["size", "remote"])["seconds"].median().unstack()
     extra = (med[True] - med[False]).clip(lower=0.0)
     latency, per_byte = fit_ab(extra.index.to_numpy(float), extra.to_numpy(float))
     if per_byte <= 0 and extra.iloc[-1] > 0:  # no measurable slope: charge the largest transfer to bandwidth

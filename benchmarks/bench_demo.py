@@ -3,9 +3,10 @@
 What is measured (one embedded Dask cluster — ``--gpus`` GPU-class + ``--cpus`` CPU single-thread worker
 processes — every variant on the same warm workers, one after the other):
 
-1. calibration: :func:`flows.profile.profile_cluster` on those workers (all at once, as during a run);
+1. calibration: :func:`hetflow.flows.llm.profile.profile_cluster` on those workers (all at once, as during a run);
 2. **hetflow dp (calibrated)**: ``llm_batch_job(costs=calibrated)``, planned with ``dp``, executed by
-   :class:`flows.executor.PlanExecutor` (pinned tasks; no Prefect around it, see ``hetflow demo`` for that).
+   :class:`~hetflow.flows.runtime.executor.PlanExecutor` (pinned tasks; no Prefect around it, see ``hetflow demo``
+   for that).
    Each round re-calibrates quickly right before this run (as ``hetflow demo`` does), because on a shared
    machine the load of other processes — which the costs include — changes from minute to minute;
 3. **hetflow dp (default costs)**: the same with the built-in costs, which assume a real GPU ~25x faster
@@ -55,8 +56,7 @@ def _run_op_anywhere(spec: tuple, *inputs: Any) -> Any:
     Defined in the script: Dask ships it to the workers by value (cloudpickle).
     """
     from distributed import get_worker
-
-    from flows.ops import call_op
+    from hetflow.flows.runtime.ops import call_op
 
     task, op, params = spec
     worker = get_worker()
@@ -145,12 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-    from flows.dask_cluster import open_session
-    from flows.emulate_bench import hetflow_run
-    from flows.profile import profile_cluster, warm_up_workers
-    from solvers import plan
-    from taskgraph import Cluster
-    from taskgraph.workloads import llm_batch_job
+    from hetflow.flows.bench.emulate import hetflow_run
+    from hetflow.flows.llm.profile import profile_cluster, warm_up_workers
+    from hetflow.flows.runtime.cluster import open_session
+    from hetflow.solvers import plan
+    from hetflow.taskgraph import Cluster
+    from hetflow.taskgraph.workloads import llm_batch_job
 
     cluster = Cluster.local(gpus=args.gpus, cpus=args.cpus)
     job = {"n_docs": n_docs, "batch_size": args.batch_size, "n_shards": args.shards}

@@ -2,11 +2,11 @@
 
 What is measured (one process, one embedded Dask cluster, every variant on the same workers):
 
-* the workload is ``taskgraph.workloads.llm_batch_job`` with ``op``/``params`` stripped, so every task
-  sleeps ``cost[device] / speed * time_scale`` seconds on the worker it runs on (``flows.emulate_bench``);
+* the workload is ``hetflow.taskgraph.workloads.llm_batch_job`` with ``op``/``params`` stripped, so every task
+  sleeps ``cost[device] / speed * time_scale`` seconds on the worker it runs on (``hetflow.flows.bench.emulate``);
 * the cluster is one Dask worker process per planned worker, ``nthreads=1``; the GPU worker is an
   ordinary CPU process advertising the Dask resource ``GPU=1`` — "gpu" cost applies there;
-* **hetflow**: the plan (``--solver``) executed by ``flows.executor.PlanExecutor`` (pinned tasks,
+* **hetflow**: the plan (``--solver``) executed by ``hetflow.flows.runtime.executor.PlanExecutor`` (pinned tasks,
   distinct priorities) — the executor alone, without the Prefect flow around it;
 * **dask (none hints)**: Dask places and orders the tasks itself; only the cost model's hard constraints
   are given (``GPU=1`` for tasks without a cpu cost, ``CPU=1`` for tasks without a gpu cost);
@@ -52,10 +52,10 @@ def _shapes(text: str) -> list[tuple[int, int]]:
 def run_shape(graph, gpus: int, cpus: int, args: argparse.Namespace, solver: str) -> tuple[pd.DataFrame, list[dict]]:
     """Plan and execute ``graph`` on a fresh cluster of that shape at every time scale; return the variants'
     table and one summary row per time scale."""
-    from flows.dask_cluster import open_session
-    from flows.emulate_bench import compare_execution, prefers_gpu
-    from solvers import lower_bound, plan
-    from taskgraph import Cluster
+    from hetflow.flows.bench.emulate import compare_execution, prefers_gpu
+    from hetflow.flows.runtime.cluster import open_session
+    from hetflow.solvers import lower_bound, plan
+    from hetflow.taskgraph import Cluster
 
     cluster = Cluster.local(gpus=gpus, cpus=cpus)
     t = time.perf_counter()
@@ -121,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         args.docs, args.time_scales, args.clusters = 1280, "1", "1x3"
     args.time_scales = [float(x) for x in args.time_scales.split(",") if x.strip()]
 
-    from flows.emulate_bench import emulated
-    from solvers import solver_names
-    from taskgraph.workloads import llm_batch_job
+    from hetflow.flows.runtime.ops import emulated
+    from hetflow.solvers import solver_names
+    from hetflow.taskgraph.workloads import llm_batch_job
 
     solver = args.solver
     if solver not in solver_names():

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_heft_speed.py            # hetflow at 1k/5k/10k/100k tasks, SAGA at 1k and 5k
     python benchmarks/bench_heft_speed.py --small    # CI: hetflow at 1k/5k, SAGA at 1k only
 
-Instances: layered random DAGs (``taskgraph.generators.layered_random``, Topcuoglu-style, CCR 1, 20% of
+Instances: layered random DAGs (``hetflow.taskgraph.generators.layered_random``, Topcuoglu-style, CCR 1, 20% of
 the tasks cpu-only, the rest with a gpu and a cpu cost; a numpy builder below stands in where that
 generator is missing) on 16 workers (4 gpu + 12 cpu, distinct speeds, fast gpu-gpu links). SAGA's model
 has one cost per task, so SAGA runs on the *related-machine* version of the same DAG (each task's cpu cost
@@ -23,9 +23,8 @@ import time
 import networkx as nx
 import numpy as np
 import pandas as pd
-
-from solvers import plan
-from taskgraph import Cluster, TaskGraph, Worker
+from hetflow.solvers import plan
+from hetflow.taskgraph import Cluster, TaskGraph, Worker
 
 N_WORKERS = 16
 
@@ -47,7 +46,7 @@ def layered_dag(n: int, seed: int = 0) -> TaskGraph:
     each reading 1-3 tasks of the layer before (20% cpu-only, 10% gpu-only, bytes 1-100 MB).
     """
     try:  # the shared generator
-        from taskgraph.generators import layered_random
+        from hetflow.taskgraph.generators import layered_random
     except ImportError:
         layered_random = None
     if layered_random is not None:

@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
-from solvers import solver_names
-from solvers.experiments import compare, format_summary, markdown_table, suites, summarize
-from solvers.plots import summary_plot
+from hetflow.solvers import solver_names
+from hetflow.solvers.experiments import compare, format_summary, markdown_table, suites, summarize
+from hetflow.solvers.plots import summary_plot
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FLAGSHIP = "dp"

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from solvers import plan
-from solvers.experiments import Instance, compare, summarize
-from solvers.plots import gantt, summary_plot
-from taskgraph.generators import layered_random, random_cluster
-from taskgraph.workloads import llm_batch_job
+from hetflow.solvers import plan
+from hetflow.solvers.experiments import Instance, compare, summarize
+from hetflow.solvers.plots import gantt, summary_plot
+from hetflow.taskgraph.generators import layered_random, random_cluster
+from hetflow.taskgraph.workloads import llm_batch_job
 
 
 def instances(n_tasks: int, seeds: int) -> list[Instance]:

@@ -1,6 +1,6 @@
 """Run hetflow plans for real: Prefect 3 flows over a dask.distributed cluster.
 
-Heavy modules (Prefect, Dask) load on first use, so ``import flows`` stays cheap.
+Heavy modules (Prefect, Dask) load on first use, so ``import hetflow.flows`` stays cheap.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["run_plan"]
 
-_LAZY = {"run_plan": "flows.flow"}
+_LAZY = {"run_plan": "hetflow.flows.orchestration.flow"}
 
 
 def __getattr__(name: str) -> Any:

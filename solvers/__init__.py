@@ -4,11 +4,11 @@
 solvers and :func:`lower_bound` tells how far any makespan can go.
 """
 
-import solvers.builtin  # noqa: F401  (registers the built-in solvers)
-from solvers.bounds import lower_bound
-from solvers.problem import Problem
-from solvers.registry import SOLVERS, plan, register_solver, solver_names
-from solvers.schedule import InvalidSchedule, Placement, Schedule
+import hetflow.solvers.builtin  # noqa: F401  (registers the built-in solvers)
+from hetflow.solvers.bounds import lower_bound
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.registry import SOLVERS, plan, register_solver, solver_names
+from hetflow.solvers.schedule import InvalidSchedule, Placement, Schedule
 
 __all__ = [
     "plan",

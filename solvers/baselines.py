@@ -8,10 +8,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.listsched import ListResult, list_schedule
-from solvers.problem import Problem
-from solvers.registry import register_solver
+from hetflow.solvers.listsched import ListResult, list_schedule
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.registry import register_solver
 
 __all__ = ["greedy", "random_plan"]
 

@@ -11,7 +11,7 @@
 * ``window``: integral work per worker with time windows. A task on worker ``w`` cannot start before its
   earliest start there with unlimited workers (``head``, the forward DP of ``path`` with the real links)
   and must leave room for the rest of the graph after it (``tail``, the exact-link optimistic cost table
-  of :func:`solvers.ranks.optimistic_cost_table`), so in a schedule of makespan ``T`` it runs on ``w``
+  of :func:`hetflow.solvers.ranks.optimistic_cost_table`), so in a schedule of makespan ``T`` it runs on ``w``
   only if ``head + exec + tail <= T``; and every worker's tasks must fit in ``T``. The smallest ``T``
   for which whole tasks can be assigned that way (a mixed-integer program, solved with HiGHS inside a
   bisection on ``T``; tasks with identical costs are counted together) bounds the makespan. Unlike
@@ -23,10 +23,9 @@
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.problem import Problem
-from solvers.ranks import optimistic_cost_table
-from taskgraph import Cluster, TaskGraph
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.ranks import optimistic_cost_table
+from hetflow.taskgraph import Cluster, TaskGraph
 
 __all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound", "lp_relaxation", "window_bound", "earliest_starts"]
 
@@ -121,7 +120,7 @@ def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = 
     Two tasks of 1 s on the GPU or 3 s on the CPU, one GPU and one CPU: the LP bound splits work across
     both (1.5 s); whole tasks cannot do better than 2 s.
 
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g")
     >>> for i in range(2): g.add_task(i, {"cpu": 3.0, "gpu": 1.0})
     >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))
@@ -137,7 +136,7 @@ def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = 
         return 0.0
     deadline = time.perf_counter() + time_limit
     if upper is None:
-        from solvers.heft import heft
+        from hetflow.solvers.heft import heft
 
         upper = heft(problem).makespan
     head, tail = earliest_starts(problem), optimistic_cost_table(problem, comm="exact")
@@ -201,7 +200,7 @@ def lower_bound(graph: TaskGraph | Problem, cluster: Cluster | None = None, *, w
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g")
     >>> for i in range(4): g.add_task(i, {"cpu": 4.0, "gpu": 1.0})
     >>> lower_bound(g, Cluster.local(gpus=1, cpus=1))  # 4 tasks, capacity 1 gpu + 1 cpu

@@ -1,3 +1,3 @@
 """Import every built-in solver module so that they register themselves."""
 
-from solvers import baselines, cpop, cpsat, dp, exact, heft, peft  # noqa: F401
+from hetflow.solvers import baselines, cpop, cpsat, dp, exact, heft, peft  # noqa: F401

@@ -3,7 +3,7 @@
 Objective
 ---------
 The optimal makespan under DESIGN.md's cost model, for graphs too large for the downset DP
-(:mod:`solvers.exact`, about a dozen tasks) but small enough for a CP solver (tens to a few hundred
+(:mod:`hetflow.solvers.exact`, about a dozen tasks) but small enough for a CP solver (tens to a few hundred
 tasks): the yardstick that tells how far a heuristic plan is from the optimum.
 
 Model
@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from solvers.heft import heft
-from solvers.listsched import ListResult
-from solvers.problem import Problem
-from solvers.registry import register_solver
-from solvers.search import replay_order, simulate
-from taskgraph.errors import InvalidInput
+from hetflow.solvers.heft import heft
+from hetflow.solvers.listsched import ListResult
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.registry import register_solver
+from hetflow.solvers.search import replay_order, simulate
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["cpsat", "cpsat_schedule"]
 
@@ -52,7 +51,7 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g")
     >>> for t, c in zip("abc", (3.0, 2.0, 1.0)): g.add_task(t, {"cpu": c})
     >>> result, info = cpsat_schedule(Problem(g, Cluster.local(gpus=0, cpus=2)))
@@ -149,7 +148,7 @@ def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, 
 
     The meta says whether the integer model was proven optimal (``optimal``) and CP-SAT's status.
     """
-    from solvers.registry import SOLVERS
+    from hetflow.solvers.registry import SOLVERS
 
     start_plan = SOLVERS[hint_solver](problem, seed=seed)
     result, info = cpsat_schedule(problem, hint=start_plan, deterministic_time=deterministic_time,

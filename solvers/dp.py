@@ -30,7 +30,7 @@ programs and keeps the best plan it finds:
    ``argmin_w F_K(w) + C(c_K, w)``. Device choice and cut points of the chain are chosen jointly, which a
    task-by-task scheduler cannot do (it would pay a transfer to reach the GPU one shard at a time).
 
-3. **Work prices** from the LP lower bound's dual (:func:`solvers.bounds.lp_relaxation`): running task
+3. **Work prices** from the LP lower bound's dual (:func:`hetflow.solvers.bounds.lp_relaxation`): running task
    ``t`` on class ``c`` instead of its cheapest class raises the work bound by the reduced cost
    ``price(t, c) = y_c cost(t, c) - min_c' y_c' cost(t, c')``. Charging it keeps a scarce GPU for the tasks
    that gain most from it, so a fast upstream stage does not flood the GPU with work a CPU could do.
@@ -40,9 +40,9 @@ themselves, then cost-to-go/chain/price variants, and HEFT and the cost-to-go pa
 transfer took 2x and 4x as long (a greedy scheduler pays for a transfer once per placement but the graph
 pays again downstream; on communication-heavy graphs the averse plans keep long same-worker runs; each is
 replayed with the real transfer times) — and improves the best with an iterated critical-path
-local search (:mod:`solvers.search`) until its search budget (replayed task steps, see ``effort``) is
+local search (:mod:`hetflow.solvers.search`) until its search budget (replayed task steps, see ``effort``) is
 spent. It returns the best plan seen, so it is never worse than the HEFT, PEFT and CPOP plans it
-computed. On graphs of at most ``exact_tasks`` tasks the exact DP over downsets (:mod:`solvers.exact`)
+computed. On graphs of at most ``exact_tasks`` tasks the exact DP over downsets (:mod:`hetflow.solvers.exact`)
 runs first and, when it proves optimality within its node budget, its plan wins.
 
 Complexity: the tables cost ``O(E W^2)`` (cost-to-go) and ``O(V + E)`` (ranks); each pass
@@ -55,16 +55,15 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from solvers.bounds import lp_relaxation
-from solvers.cpop import cpop
-from solvers.heft import heft
-from solvers.listsched import ListResult, PartialSchedule, list_schedule, ready_order
-from solvers.peft import peft
-from solvers.problem import Problem
-from solvers.ranks import optimistic_cost_table, upward_rank
-from solvers.registry import register_solver
-from solvers.search import local_search, replay_order, simulate
+from hetflow.solvers.bounds import lp_relaxation
+from hetflow.solvers.cpop import cpop
+from hetflow.solvers.heft import heft
+from hetflow.solvers.listsched import ListResult, PartialSchedule, list_schedule, ready_order
+from hetflow.solvers.peft import peft
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.ranks import optimistic_cost_table, upward_rank
+from hetflow.solvers.registry import register_solver
+from hetflow.solvers.search import local_search, replay_order, simulate
 
 __all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS", "FULL_PORTFOLIO"]
 
@@ -100,7 +99,7 @@ def chains(problem: Problem) -> tuple[np.ndarray, list[list[int]]]:
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g")
     >>> for t in "abcd": g.add_task(t, {"cpu": 1.0})
     >>> for u, v in ["ab", "bc", "ad"]: g.add_edge(u, v)
@@ -205,7 +204,7 @@ def dp(
     best = _Best()
 
     if mode == "exact" or (mode == "auto" and problem.n <= exact_tasks):
-        from solvers.exact import exact_schedule
+        from hetflow.solvers.exact import exact_schedule
 
         found, optimal = exact_schedule(problem, node_limit=None if mode == "exact" else 20_000)
         if found is not None:

@@ -34,11 +34,10 @@ it returns the best plan found and ``optimal=False``.
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.heft import heft
-from solvers.listsched import ListResult
-from solvers.problem import Problem
-from solvers.registry import register_solver
+from hetflow.solvers.heft import heft
+from hetflow.solvers.listsched import ListResult
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.registry import register_solver
 
 __all__ = ["exact_schedule", "exact"]
 
@@ -172,7 +171,7 @@ def exact_schedule(problem: Problem, node_limit: int | None = None) -> tuple[Lis
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g")
     >>> for t, c in [("a", 3.0), ("b", 2.0), ("c", 2.0)]: g.add_task(t, {"cpu": c})
     >>> result, optimal = exact_schedule(Problem(g, Cluster.local(gpus=0, cpus=2)))
@@ -192,7 +191,7 @@ def exact_schedule(problem: Problem, node_limit: int | None = None) -> tuple[Lis
 @register_solver("exact")
 def exact(problem: Problem, *, seed: int = 0, node_limit: int | None = 2_000_000, max_tasks: int = 16) -> ListResult:
     """Optimal plan for small graphs (raises for graphs above ``max_tasks`` tasks)."""
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     if problem.n > max_tasks:
         raise InvalidInput(f"the exact solver takes at most {max_tasks} tasks; this graph has {problem.n}")

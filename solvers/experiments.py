@@ -1,15 +1,15 @@
 """Planning experiments: run several solvers on many instances and compare them side by side::
 
-    from solvers.experiments import compare, suites, summarize
+    from hetflow.solvers.experiments import compare, suites, summarize
     results = compare(["dp", "heft", "peft"], suites("small")["layered"])  # one row per run
     summarize(results)                                                     # per suite x solver
 
-* :class:`Instance` — a named ``(graph, cluster)`` pair in a suite (:mod:`solvers.suites`).
+* :class:`Instance` — a named ``(graph, cluster)`` pair in a suite (:mod:`hetflow.solvers.suites`).
 * :func:`compare` — plans every instance with every solver and seed; a pandas DataFrame with makespan,
   lower bound, ratios to a reference solver (HEFT) and to the lower bound, planning time, best-of flags.
 * :func:`summarize` — per suite and solver: geometric means of the ratios, share of instances where the
   solver is best, worst ratio, planning times; plus an ``"all"`` suite.
-* :func:`suites` — the benchmark suites (:mod:`solvers.suites`, re-exported here).
+* :func:`suites` — the benchmark suites (:mod:`hetflow.solvers.suites`, re-exported here).
 * :func:`markdown_table` — a pipe table without the optional ``tabulate`` package.
 """
 
@@ -22,11 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from solvers.bounds import lower_bound
-from solvers.registry import SOLVERS, plan, solver_names
-from solvers.suites import SUITE_NAMES, Instance, Suites, data_dir, suites
-from taskgraph.errors import InvalidInput
+from hetflow.solvers.bounds import lower_bound
+from hetflow.solvers.registry import SOLVERS, plan, solver_names
+from hetflow.solvers.suites import SUITE_NAMES, Instance, Suites, data_dir, suites
+from hetflow.taskgraph.errors import InvalidInput
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -111,7 +110,7 @@ def compare(
     solver_options : mapping, optional
         Extra keyword arguments per solver name, e.g. ``{"dp": {"beam": 8}}``.
     bound_seconds : float
-        Time for the window bound (a MILP, :func:`solvers.bounds.window_bound`) per instance, on top of
+        Time for the window bound (a MILP, :func:`hetflow.solvers.bounds.window_bound`) per instance, on top of
         the path and LP bounds; 0 skips it.
 
     Returns
@@ -125,7 +124,7 @@ def compare(
 
     Raises
     ------
-    taskgraph.errors.InvalidInput
+    hetflow.taskgraph.errors.InvalidInput
         An unknown solver name, or duplicate ``(suite, instance)`` names.
     """
     import pandas as pd

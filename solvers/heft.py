@@ -9,11 +9,10 @@ Complexity ``O(V log V + (V + E) W)``.
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.listsched import ListResult, list_schedule
-from solvers.problem import Problem
-from solvers.ranks import upward_rank
-from solvers.registry import register_solver
+from hetflow.solvers.listsched import ListResult, list_schedule
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.ranks import upward_rank
+from hetflow.solvers.registry import register_solver
 
 __all__ = ["heft", "heft_order"]
 

@@ -22,8 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from solvers.problem import Problem
+from hetflow.solvers.problem import Problem
 
 __all__ = ["ListResult", "list_schedule", "PartialSchedule", "Timelines", "ready_order", "data_ready"]
 

@@ -10,11 +10,10 @@ children would pay for it later. Complexity ``O(V^2 W)`` in the paper, ``O((V + 
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.listsched import ListResult, list_schedule
-from solvers.problem import Problem
-from solvers.ranks import optimistic_cost_table
-from solvers.registry import register_solver
+from hetflow.solvers.listsched import ListResult, list_schedule
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.ranks import optimistic_cost_table
+from hetflow.solvers.registry import register_solver
 
 __all__ = ["peft"]
 

@@ -3,7 +3,7 @@
 * :func:`gantt` — one row per worker, bars coloured by task kind (or worker); fast for 10k-task plans
   (one ``broken_barh`` per worker).
 * :func:`gantt_compare` — planned vs actual timelines, two stacked panels on a shared time axis.
-* :func:`summary_plot` — a comparison from :func:`solvers.experiments.compare`: per-suite geometric mean of
+* :func:`summary_plot` — a comparison from :func:`hetflow.solvers.experiments.compare`: per-suite geometric mean of
   makespan / reference per solver, plus the per-instance ratios.
 
 Figures are built with :class:`matplotlib.figure.Figure` (no pyplot), so nothing opens a window, no global
@@ -21,11 +21,10 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+    from hetflow.solvers.schedule import Schedule
+    from hetflow.taskgraph import TaskGraph
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-
-    from solvers.schedule import Schedule
-    from taskgraph import TaskGraph
 
 __all__ = ["gantt", "gantt_compare", "summary_plot"]
 
@@ -181,7 +180,7 @@ def gantt(
 
     Examples
     --------
-    >>> from solvers.schedule import Placement, Schedule
+    >>> from hetflow.solvers.schedule import Placement, Schedule
     >>> s = Schedule([Placement("a", "cpu0", 0.0, 2.0), Placement("b", "gpu0", 2.0, 2.5)], solver="manual")
     >>> fig = gantt(s)
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
@@ -284,9 +283,9 @@ def summary_plot(
     Parameters
     ----------
     data : pandas.DataFrame
-        Either the per-run results of :func:`solvers.experiments.compare` (two panels: grouped bars of
+        Either the per-run results of :func:`hetflow.solvers.experiments.compare` (two panels: grouped bars of
         the per-suite geometric mean of makespan / ``reference`` per solver, and a box plot with the
-        per-instance ratios per solver) or a table from :func:`solvers.experiments.summarize` (bars
+        per-instance ratios per solver) or a table from :func:`hetflow.solvers.experiments.summarize` (bars
         only).
     path : str or Path, optional
         Write the figure there (``.png``/``.svg``/``.pdf``).
@@ -298,7 +297,7 @@ def summary_plot(
     -------
     matplotlib.figure.Figure
     """
-    from solvers.experiments import summarize
+    from hetflow.solvers.experiments import summarize
 
     raw = data if "instance" in data.columns else None
     summary = summarize(raw) if raw is not None else data

@@ -13,8 +13,7 @@ from collections.abc import Hashable
 from functools import cached_property
 
 import numpy as np
-
-from taskgraph import Cluster, TaskGraph, check_runnable
+from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
 
 __all__ = ["Problem"]
 
@@ -24,7 +23,7 @@ class Problem:
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 4.0, "gpu": 1.0})
     >>> g.add_edge("a", "b", bytes=1e9)
     >>> p = Problem(g, Cluster.local(gpus=1, cpus=1, cpu_speed=2.0))
@@ -81,7 +80,7 @@ class Problem:
 
         Examples
         --------
-        >>> from taskgraph import Cluster, TaskGraph
+        >>> from hetflow.taskgraph import Cluster, TaskGraph
         >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 1.0}); g.add_task("b", {"cpu": 1.0})
         >>> g.add_edge("a", "b", bytes=1e9)
         >>> p = Problem(g, Cluster.local(gpus=0, cpus=2))

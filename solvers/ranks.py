@@ -8,8 +8,7 @@ free (:meth:`Problem.mean_comm`).
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.problem import Problem
+from hetflow.solvers.problem import Problem
 
 __all__ = ["upward_rank", "downward_rank", "optimistic_cost_table"]
 
@@ -76,7 +75,7 @@ def optimistic_cost_table(problem: Problem, comm: str = "mean") -> np.ndarray:
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 1.0, "gpu": 1.0}); g.add_task("b", {"gpu": 2.0})
     >>> g.add_edge("a", "b", bytes=3e9)
     >>> optimistic_cost_table(Problem(g, Cluster.local(gpus=1, cpus=1)), comm="exact").tolist()

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from solvers.listsched import ListResult
-from solvers.problem import Problem
-from solvers.schedule import Placement, Schedule
-from taskgraph import Cluster, TaskGraph
-from taskgraph.errors import InvalidInput
+from hetflow.solvers.listsched import ListResult
+from hetflow.solvers.problem import Problem
+from hetflow.solvers.schedule import Placement, Schedule
+from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["register_solver", "SOLVERS", "plan", "to_schedule", "solver_names"]
 
@@ -62,18 +61,18 @@ def plan(graph: TaskGraph, cluster: Cluster, solver: str = "dp", *, seed: int = 
 
     Raises
     ------
-    taskgraph.errors.InvalidInput
+    hetflow.taskgraph.errors.InvalidInput
         Bad graph or cluster (cycle, bad cost, a task no worker can run, ...) or an unknown solver.
 
     Examples
     --------
-    >>> from taskgraph import Cluster, TaskGraph
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
     >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
     >>> g.add_edge("a", "b", bytes=1e9)
     >>> plan(g, Cluster.local(gpus=1, cpus=1), solver="heft").makespan
     4.0
     """
-    import solvers.builtin  # noqa: F401  (registers the built-in solvers)
+    import hetflow.solvers.builtin  # noqa: F401  (registers the built-in solvers)
 
     if solver not in SOLVERS:
         raise InvalidInput(f"unknown solver {solver!r}; choose one of {', '.join(solver_names())}")

@@ -14,9 +14,9 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from taskgraph import Cluster, TaskGraph
-from taskgraph.errors import FormatError, InvalidInput
-from taskgraph.io import read_json
+from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.errors import FormatError, InvalidInput
+from hetflow.taskgraph.io import read_json
 
 __all__ = ["Placement", "Schedule", "InvalidSchedule"]
 
@@ -121,8 +121,8 @@ class Schedule:
         )
 
     def gantt(self, graph: TaskGraph | None = None, path: str | None = None, **kwargs: Any):
-        """Draw a Gantt chart (see :func:`solvers.plots.gantt`); returns the matplotlib Figure."""
-        from solvers.plots import gantt
+        """Draw a Gantt chart (see :func:`hetflow.solvers.plots.gantt`); returns the matplotlib Figure."""
+        from hetflow.solvers.plots import gantt
 
         return gantt(self, graph=graph, path=path, **kwargs)
 

@@ -22,7 +22,7 @@ are common when one worker bounds the makespan), and every ``RETURN_EVERY`` frui
 walk goes back to the best plan.
 
 Trials are cheap: a move leaves the order before it untouched, so only the rest is replayed (from each
-worker's state at that position), and the replay (:mod:`solvers._replay`, compiled with numba) stops as
+worker's state at that position), and the replay (:mod:`hetflow.solvers._replay`, compiled with numba) stops as
 soon as a task finishes later than the incumbent's makespan. Replaying tasks in order of their planned
 start, each appended on its worker, rebuilds any insertion-based list schedule exactly (such schedules
 are semi-active), so the search starts from the very plan it was given. The budget is counted in replayed
@@ -32,9 +32,8 @@ task steps, not seconds, so the result is the same on every machine for a given 
 from __future__ import annotations
 
 import numpy as np
-
-from solvers.listsched import ListResult, data_ready
-from solvers.problem import Problem
+from hetflow.solvers.listsched import ListResult, data_ready
+from hetflow.solvers.problem import Problem
 
 __all__ = ["Replay", "critical_path", "local_search", "replay_order", "simulate"]
 
@@ -48,9 +47,9 @@ class Replay:
 
     def __init__(self, problem: Problem, compiled: bool = True):
         if compiled:
-            from solvers._replay import replay as kernel
+            from hetflow.solvers._replay import replay as kernel
         else:
-            from solvers._replay import _replay as kernel
+            from hetflow.solvers._replay import _replay as kernel
         self.kernel = kernel
         self.problem = problem
         self.indptr = np.zeros(problem.n + 1, dtype=np.int64)

@@ -4,7 +4,7 @@
 * :func:`suites` — layered random DAGs, LLM batch jobs, WfCommons recipes generated offline and the real
   WfInstances traces (:func:`data_dir`), each on a random mixed-speed cluster drawn from the seed.
 
-:mod:`solvers.experiments` runs solvers over them.
+:mod:`hetflow.solvers.experiments` runs solvers over them.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from taskgraph import Cluster, TaskGraph
-from taskgraph.errors import InvalidInput
+from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["Instance", "Suites", "suites", "data_dir", "SUITE_NAMES"]
 
@@ -83,7 +82,7 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 
 def _cluster(name: str, seed: int, bandwidth: float) -> tuple[Cluster, dict[str, Any]]:
     """1-4 GPU and 2-16 CPU workers of mixed speeds, drawn from ``(seed, name)``."""
-    from taskgraph.generators import random_cluster
+    from hetflow.taskgraph.generators import random_cluster
 
     rng = _rng(seed, "cluster:" + name)
     n_gpus, n_cpus = int(rng.integers(1, 5)), int(rng.integers(2, 17))
@@ -93,7 +92,7 @@ def _cluster(name: str, seed: int, bandwidth: float) -> tuple[Cluster, dict[str,
 
 
 def _layered(size: str, seed: int) -> list[Instance]:
-    from taskgraph.generators import layered_random
+    from hetflow.taskgraph.generators import layered_random
 
     grid = [(n, ccr, beta) for n in (100, 1000) for ccr in (0.1, 1.0, 10.0) for beta in (0.5, 1.5)]
     if size == "small":
@@ -109,7 +108,7 @@ def _layered(size: str, seed: int) -> list[Instance]:
 
 
 def _llm(size: str, seed: int, notes: list[str]) -> list[Instance]:
-    from taskgraph.workloads import llm_batch_job
+    from hetflow.taskgraph.workloads import llm_batch_job
 
     batch_size = 64
     grid = [(b, s) for b in (8, 32, 128) for s in (2, 4, 8)]
@@ -139,7 +138,7 @@ def _wfcommons(size: str, seed: int, notes: list[str]) -> list[Instance]:
     except ImportError:
         notes.append("wfcommons: skipped (the wfcommons package is not installed; pip install hetflow[bench])")
         return []
-    from taskgraph.wfformat import generate_wfcommons
+    from hetflow.taskgraph.wfformat import generate_wfcommons
 
     sizes = (200,) if size == "small" else (200, 1000, 2000)
     out = []
@@ -159,7 +158,7 @@ def _wfcommons(size: str, seed: int, notes: list[str]) -> list[Instance]:
 
 
 def _wfinstances(size: str, seed: int, notes: list[str]) -> list[Instance]:
-    from taskgraph.wfformat import load_wfformat
+    from hetflow.taskgraph.wfformat import load_wfformat
 
     root = data_dir()
     files = sorted(root.glob("*.json")) if root.is_dir() else []

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taskgraph.errors import ClusterError, DeviceError, FormatError
-from taskgraph.graph import TaskGraph, check_number
+from hetflow.taskgraph.errors import ClusterError, DeviceError, FormatError
+from hetflow.taskgraph.graph import TaskGraph, check_number
 
 __all__ = ["Worker", "Cluster", "check_runnable"]
 
@@ -155,8 +155,8 @@ class Cluster:
 
     @classmethod
     def from_dask(cls, client: Any, **kwargs: Any) -> Cluster:
-        """Discover a live Dask cluster's workers (see :func:`taskgraph.dask_convert.cluster_from_dask`)."""
-        from taskgraph.dask_convert import cluster_from_dask
+        """Discover a live Dask cluster's workers (see :func:`hetflow.taskgraph.dask_convert.cluster_from_dask`)."""
+        from hetflow.taskgraph.dask_convert import cluster_from_dask
 
         return cluster_from_dask(client, **kwargs)
 
@@ -192,7 +192,7 @@ class Cluster:
 
     @classmethod
     def load(cls, path: str) -> Cluster:
-        from taskgraph.io import read_json
+        from hetflow.taskgraph.io import read_json
 
         return cls.from_dict(read_json(path, what="cluster"))
 
@@ -241,7 +241,7 @@ def check_runnable(graph: TaskGraph, cluster: Cluster) -> None:
     >>> check_runnable(g, Cluster.local(gpus=0, cpus=2))
     Traceback (most recent call last):
     ...
-    taskgraph.errors.DeviceError: task 'emb' cannot run on any worker: it runs on gpu, the cluster has cpu
+    hetflow.taskgraph.errors.DeviceError: task 'emb' cannot run on any worker: it runs on gpu, the cluster has cpu
     """
     have = cluster.devices
     usable: dict[frozenset[str], bool] = {}  # few distinct sets of device classes: check each once

@@ -1,4 +1,4 @@
-"""Discover a live dask.distributed cluster as a hetflow :class:`~taskgraph.Cluster`.
+"""Discover a live dask.distributed cluster as a hetflow :class:`~hetflow.taskgraph.Cluster`.
 
 Conventions (what a Dask worker must advertise to be planned well):
 
@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskgraph.cluster import Cluster, Worker
-from taskgraph.errors import ClusterError
+from hetflow.taskgraph.cluster import Cluster, Worker
+from hetflow.taskgraph.errors import ClusterError
 
 __all__ = ["DaskSlot", "dask_slots", "cluster_from_dask", "GPU_RESOURCE", "SPEED_RESOURCE"]
 

@@ -24,9 +24,8 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-
-from taskgraph.cluster import Cluster, Worker
-from taskgraph.graph import TaskGraph
+from hetflow.taskgraph.cluster import Cluster, Worker
+from hetflow.taskgraph.graph import TaskGraph
 
 __all__ = [
     "layered_random",

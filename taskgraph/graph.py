@@ -18,8 +18,7 @@ from functools import cached_property
 from typing import Any
 
 import networkx as nx
-
-from taskgraph.errors import CostError, CycleError, DeviceError, FormatError
+from hetflow.taskgraph.errors import CostError, CycleError, DeviceError, FormatError
 
 __all__ = ["TaskGraph", "check_number"]
 
@@ -36,7 +35,7 @@ def check_number(value: Any, what: str, *, positive: bool = False) -> float:
     >>> check_number(float("nan"), "cost of task 'a'")
     Traceback (most recent call last):
     ...
-    taskgraph.errors.CostError: cost of task 'a' is nan; it must be a finite number >= 0
+    hetflow.taskgraph.errors.CostError: cost of task 'a' is nan; it must be a finite number >= 0
     """
     bound = "> 0" if positive else ">= 0"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -214,24 +213,24 @@ class TaskGraph:
     # -- files ----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """networkx node-link data with the edge list under ``"edges"`` (DESIGN.md's format)."""
-        from taskgraph.io import graph_to_dict
+        from hetflow.taskgraph.io import graph_to_dict
 
         return graph_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskGraph:
-        from taskgraph.io import graph_from_dict
+        from hetflow.taskgraph.io import graph_from_dict
 
         return graph_from_dict(data)
 
     def save(self, path: str) -> None:
-        from taskgraph.io import save_graph
+        from hetflow.taskgraph.io import save_graph
 
         save_graph(self, path)
 
     @classmethod
     def load(cls, path: str) -> TaskGraph:
         """Load a node-link JSON graph or a WfCommons WfFormat file (detected by its ``"workflow"`` key)."""
-        from taskgraph.io import load_graph
+        from hetflow.taskgraph.io import load_graph
 
         return load_graph(path)

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-
-from taskgraph.errors import FormatError
-from taskgraph.graph import TaskGraph
+from hetflow.taskgraph.errors import FormatError
+from hetflow.taskgraph.graph import TaskGraph
 
 __all__ = ["read_json", "graph_to_dict", "graph_from_dict", "load_graph", "save_graph"]
 
@@ -79,7 +78,7 @@ def load_graph(path: str | Path) -> TaskGraph:
     """Load a task graph file: node-link JSON, or WfCommons WfFormat (detected by its ``"workflow"`` key)."""
     data = read_json(path, what="task graph")
     if isinstance(data, Mapping) and "workflow" in data:
-        from taskgraph.wfformat import graph_from_wfformat
+        from hetflow.taskgraph.wfformat import graph_from_wfformat
 
         return graph_from_wfformat(data)
     return graph_from_dict(data)

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-
-from taskgraph.errors import FormatError, InvalidInput
-from taskgraph.graph import TaskGraph, check_number
-from taskgraph.io import read_json
+from hetflow.taskgraph.errors import FormatError, InvalidInput
+from hetflow.taskgraph.graph import TaskGraph, check_number
+from hetflow.taskgraph.io import read_json
 
 __all__ = ["graph_from_wfformat", "load_wfformat", "generate_wfcommons", "WFCOMMONS_RECIPES"]
 

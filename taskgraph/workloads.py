@@ -1,7 +1,7 @@
 """Workload generators: the batch LLM job over a text corpus as a :class:`TaskGraph`.
 
 The graph only describes the job (costs, bytes, ops and their parameters); the task functions are the
-``llm.*`` ops of :mod:`flows.llm_ops`. Building a graph reads no text and imports no torch, so planning
+``llm.*`` ops of :mod:`hetflow.flows.llm.ops`. Building a graph reads no text and imports no torch, so planning
 benchmarks can build large graphs quickly.
 
 Per batch ``b`` of ``batch_size`` documents::
@@ -22,9 +22,8 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-
-from taskgraph.errors import CostError, FormatError, InvalidInput
-from taskgraph.graph import TaskGraph, check_number
+from hetflow.taskgraph.errors import CostError, FormatError, InvalidInput
+from hetflow.taskgraph.graph import TaskGraph, check_number
 
 __all__ = [
     "llm_batch_job",
@@ -51,7 +50,7 @@ _ROW_BYTES = 200  # per result-table row: meta + 8 topic scores + best topic
 
 # Seconds = a + b * size, per kind and device class, at speed 1. size = documents in the batch, except
 # "inference": documents x encoder layers in the shard, and "merge": rows merged.
-# CPU: measured with the real ops (flows.llm_ops) on the bundled corpus (batch_size 64, padded width ~45
+# CPU: measured with the real ops (hetflow.flows.llm.ops) on the bundled corpus (batch_size 64, padded width ~45
 # tokens), one torch thread (HETFLOW_TORCH_THREADS=1), on a shared 2-core x86 VM (Python 3.11, torch 2.13
 # CPU): a = median time of a one-document batch, b = (total - batches * a) / docs. Encoder layers: 2.2 ms per
 # doc-layer (~50 us per padded token; ~460 docs/s per layer, ~75 docs/s for the whole model) in the
@@ -112,7 +111,7 @@ def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
 
     Only the entries in the file are returned (pass the result as ``costs=`` to merge with the defaults).
     """
-    from taskgraph.io import read_json
+    from hetflow.taskgraph.io import read_json
 
     data = read_json(path, "cost file")
     if isinstance(data, Mapping) and "costs" in data:
@@ -138,7 +137,7 @@ def save_costs(costs: Mapping[str, Mapping[str, Any]], path: str | Path, meta: M
 
 # -- corpus size without loading text ------------------------------------------------------------------
 def count_corpus_rows(path: str | Path) -> int:
-    """Number of documents in a corpus file, by the rules of ``flows.corpus.load_corpus``.
+    """Number of documents in a corpus file, by the rules of ``hetflow.flows.llm.corpus.load_corpus``.
 
     ``.txt``: lines (a final newline does not add one); ``.parquet``: rows from the file metadata;
     ``.csv``: records after the header (parsed, since quoted fields may span lines).
@@ -222,7 +221,7 @@ def llm_batch_job(
         MiniLM has 6 layers: with more shards than layers the extra shards are empty pass-through tasks
         (they still run and move activations). Such graphs are meant for planning benchmarks.
     corpus : str
-        ``"bundled"`` (text shipped with packages, see ``flows.corpus``) or a ``.txt``/``.csv``/``.parquet``
+        ``"bundled"`` (text shipped with packages, see ``hetflow.flows.llm.corpus``) or a ``.txt``/``.csv``/``.parquet``
         path; stored in the ``pre*`` tasks' params (absolute when the file exists here).
     merge_fanin : int
         Inputs per merge task (>= 2).

@@ -1,7 +1,7 @@
 """The conformance suite every registered solver must pass (in the spirit of scikit-learn's ``check_estimator``).
 
 Hypothesis strategies build random instances of DESIGN.md's cost model; :func:`check_solver` runs every
-check on one instance. ``tests/test_conformance.py`` applies it to every name in ``solvers.solver_names()``,
+check on one instance. ``tests/test_conformance.py`` applies it to every name in ``hetflow.solvers.solver_names()``,
 so a newly registered solver is checked without touching the tests.
 
 Checks
@@ -29,13 +29,12 @@ import math
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+import hetflow.solvers
 import networkx as nx
+from hetflow.solvers import Schedule
+from hetflow.taskgraph import Cluster, TaskGraph, Worker
+from hetflow.taskgraph.io import graph_from_dict, graph_to_dict
 from hypothesis import strategies as st
-
-import solvers
-from solvers import Schedule
-from taskgraph import Cluster, TaskGraph, Worker
-from taskgraph.io import graph_from_dict, graph_to_dict
 
 __all__ = [
     "clusters",
@@ -170,7 +169,7 @@ def check_schedule(schedule: Schedule, graph: TaskGraph, cluster: Cluster, solve
     assert schedule.makespan == max(finishes)
     assert schedule.to_dict()["makespan"] == max(finishes)
     assert math.isclose(schedule.transferred_bytes, schedule.recount_transfers(graph), rel_tol=1e-9, abs_tol=1e-6)
-    bound = solvers.lower_bound(graph, cluster)
+    bound = hetflow.solvers.lower_bound(graph, cluster)
     assert schedule.makespan >= bound * (1 - 1e-9) - 1e-9, (
         f"{solver}: makespan {schedule.makespan!r} is below the lower bound {bound!r}"
     )
@@ -182,15 +181,15 @@ def check_schedule(schedule: Schedule, graph: TaskGraph, cluster: Cluster, solve
 def check_solver(name: str, graph: TaskGraph, cluster: Cluster, seed: int = 0, **options: Any) -> Schedule:
     """Plan ``graph`` on ``cluster`` with solver ``name`` and run every conformance check; return the plan."""
     before = _fingerprint(graph, cluster)
-    schedule = solvers.plan(graph, cluster, solver=name, seed=seed, **options)
+    schedule = hetflow.solvers.plan(graph, cluster, solver=name, seed=seed, **options)
     assert _fingerprint(graph, cluster) == before, f"{name} modified its input"
     check_schedule(schedule, graph, cluster, name)
 
-    twice = solvers.plan(graph, cluster, solver=name, seed=seed, **options)
+    twice = hetflow.solvers.plan(graph, cluster, solver=name, seed=seed, **options)
     assert twice == schedule, f"{name} is not deterministic for a fixed seed"
 
     graph2, cluster2 = _rebuild(graph, cluster)
-    fresh = solvers.plan(graph2, cluster2, solver=name, seed=seed, **options)
+    fresh = hetflow.solvers.plan(graph2, cluster2, solver=name, seed=seed, **options)
     assert fresh == schedule, f"{name} gives a different schedule for an equal, freshly built instance"
     return schedule
 

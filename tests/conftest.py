@@ -69,8 +69,8 @@ def _console_logs_to_real_stderr() -> None:
 
 @pytest.fixture(scope="session")
 def dask_cluster():
-    from flows.dask_cluster import start_local_cluster
-    from taskgraph import Cluster
+    from hetflow.flows.runtime.cluster import start_local_cluster
+    from hetflow.taskgraph import Cluster
 
     with start_local_cluster(Cluster.local(**FLOWS_CLUSTER_SHAPE), dashboard_address=":0") as cluster:
         yield cluster

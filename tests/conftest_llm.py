@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from flows.ops import call_op, register_op
+from hetflow.flows.runtime.ops import call_op, register_op
 
 LLM_SHAPE = {"gpus": 1, "cpus": 2}
 
@@ -54,8 +53,8 @@ def llm_cluster():
     os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from flows.dask_cluster import start_local_cluster
-    from taskgraph import Cluster
+    from hetflow.flows.runtime.cluster import start_local_cluster
+    from hetflow.taskgraph import Cluster
 
     with start_local_cluster(Cluster.local(**LLM_SHAPE), dashboard_address=None) as cluster:
         yield cluster
@@ -73,7 +72,7 @@ def llm_client(llm_cluster):
 
 @pytest.fixture(scope="session")
 def llm_profile(llm_client, tmp_path_factory):
-    from flows.profile import profile_cluster
+    from hetflow.flows.llm.profile import profile_cluster
 
     prof = profile_cluster(llm_client, sizes=(8, 24), repeats=1, span=256)
     path = prof.save(tmp_path_factory.mktemp("llm-costs") / "costs.json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taskgraph import TaskGraph
+from hetflow.taskgraph import TaskGraph
 
 
 def layered(layers: int = 4, width: int = 6, seconds: float = 1.0, gpu_only_last: bool = False) -> TaskGraph:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from flows.ops import emulate, register_op
+from hetflow.flows.runtime.ops import emulate, register_op
 
 
 @register_op("test.flaky")

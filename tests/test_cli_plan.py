@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hetflow.solvers
 import pytest
-
-import solvers
-from flows.cli import main
-from solvers import Schedule
-from taskgraph import Cluster, load_graph
+from hetflow.flows.cli import main
+from hetflow.solvers import Schedule
+from hetflow.taskgraph import Cluster, load_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH = ROOT / "examples" / "tiny_graph.json"
@@ -21,7 +20,7 @@ CLUSTER = ROOT / "examples" / "cluster.json"
 
 
 def _hetflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "hetflow", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120)
 
 
@@ -50,11 +49,11 @@ def test_schedule_file_has_design_shape(tmp_path: Path) -> None:
     assert data["makespan"] == max(row["finish"] for row in data["tasks"])
 
     schedule = Schedule.load(str(out)).validate(graph, cluster)
-    assert schedule == solvers.plan(graph, cluster, solver="heft")
+    assert schedule == hetflow.solvers.plan(graph, cluster, solver="heft")
     assert f"makespan {schedule.makespan:.6g} s" in summary[0]
 
 
-@pytest.mark.parametrize("solver", solvers.solver_names())
+@pytest.mark.parametrize("solver", hetflow.solvers.solver_names())
 def test_every_solver_plans_the_example(solver: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "s.json"
     assert main(["plan", str(GRAPH), "--cluster", str(CLUSTER), "--solver", solver, "--out", str(out)]) == 0
@@ -65,7 +64,7 @@ def test_every_solver_plans_the_example(solver: str, tmp_path: Path, capsys: pyt
 def test_default_solver(capsys: pytest.CaptureFixture) -> None:
     assert main(["plan", str(GRAPH), "--cluster", str(CLUSTER), "--no-bound"]) == 0
     line = capsys.readouterr().out
-    expected = "dp" if "dp" in solvers.solver_names() else "heft"
+    expected = "dp" if "dp" in hetflow.solvers.solver_names() else "heft"
     assert line.startswith(f"{expected}: makespan ") and "lower bound" not in line
 
 
@@ -76,14 +75,14 @@ def test_seed_is_passed(tmp_path: Path) -> None:
                      "--out", str(path), "--no-bound"]) == 0
     a, b, c = (Schedule.load(str(p)) for p in files)
     assert a == b
-    assert a == solvers.plan(load_graph(GRAPH), Cluster.load(CLUSTER), solver="random", seed=1)
-    assert c == solvers.plan(load_graph(GRAPH), Cluster.load(CLUSTER), solver="random", seed=2)
+    assert a == hetflow.solvers.plan(load_graph(GRAPH), Cluster.load(CLUSTER), solver="random", seed=1)
+    assert c == hetflow.solvers.plan(load_graph(GRAPH), Cluster.load(CLUSTER), solver="random", seed=2)
 
 
 def test_plan_does_not_import_prefect_or_dask(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from flows.cli import main\n"
+        "from hetflow.flows.cli import main\n"
         f"rc = main(['plan', {str(GRAPH)!r}, '--cluster', {str(CLUSTER)!r}, '--solver', 'heft'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'dask', 'distributed', 'torch'})\n"
         "print('HEAVY', heavy, rc)\n"

@@ -2,7 +2,7 @@
 Schedule.validate, of the lower bounds on hand-made graphs, and of bounds and solvers against a brute-force
 optimum on tiny instances.
 
-Solvers are collected from ``solvers.solver_names()`` at import time, so a solver registered later (``dp``,
+Solvers are collected from ``hetflow.solvers.solver_names()`` at import time, so a solver registered later (``dp``,
 ``exact``) is checked automatically. ``exact`` gets only SMALL instances.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 
+import hetflow.solvers
 import numpy as np
 import pytest
 from conformance import (
@@ -23,17 +24,15 @@ from conformance import (
     instances,
     simulate,
 )
+from hetflow.solvers import InvalidSchedule, Placement, Problem, Schedule
+from hetflow.solvers.bounds import lower_bounds, lp_bound, path_bound, window_bound
+from hetflow.solvers.listsched import list_schedule
+from hetflow.solvers.registry import SOLVERS, register_solver
+from hetflow.taskgraph import Cluster, TaskGraph, Worker
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-import solvers
-from solvers import InvalidSchedule, Placement, Problem, Schedule
-from solvers.bounds import lower_bounds, lp_bound, path_bound, window_bound
-from solvers.listsched import list_schedule
-from solvers.registry import SOLVERS, register_solver
-from taskgraph import Cluster, TaskGraph, Worker
-
-NAMES = solvers.solver_names()
+NAMES = hetflow.solvers.solver_names()
 ANY_SIZE = [n for n in NAMES if n not in SMALL_ONLY]
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TINY = {"max_tasks": 6, "min_workers": 1, "max_workers": 3}  # brute force stays under ~0.1 s
@@ -69,7 +68,7 @@ def test_no_solver_beats_the_optimum(name: str, instance: tuple[TaskGraph, Clust
     graph, cluster = instance
     note(describe(graph, cluster))
     best = brute_force_makespan(graph, cluster)
-    makespan = solvers.plan(graph, cluster, solver=name).makespan
+    makespan = hetflow.solvers.plan(graph, cluster, solver=name).makespan
     assert makespan >= best * (1 - 1e-9) - 1e-9, f"{name}: {makespan} beats the optimum {best}"
     if name == "exact":
         assert math.isclose(makespan, best, rel_tol=1e-9, abs_tol=1e-9), f"exact: {makespan} != optimum {best}"
@@ -233,15 +232,15 @@ def test_lp_bound_balances_work_across_classes() -> None:
     # x of the work on the gpu: 4x = 16(1 - x) -> x = 0.8, T = 3.2
     assert lp_bound(p) == pytest.approx(3.2)
     assert path_bound(p) == pytest.approx(1.0)
-    assert solvers.lower_bound(g, Cluster.local(gpus=1, cpus=1)) == pytest.approx(3.2)
+    assert hetflow.solvers.lower_bound(g, Cluster.local(gpus=1, cpus=1)) == pytest.approx(3.2)
 
 
 def test_lp_bound_uses_speeds() -> None:
     g = _graph({i: {"cpu": 1.0} for i in range(8)})
     c = Cluster([Worker("cpu0", "cpu", 1.0), Worker("cpu1", "cpu", 3.0)])
     assert lower_bounds(Problem(g, c)) == pytest.approx({"lp": 2.0, "path": 1 / 3})
-    assert solvers.lower_bound(g, c) == pytest.approx(2.0)
-    assert solvers.plan(g, c, solver="heft").makespan == pytest.approx(2.0)  # and the bound is tight
+    assert hetflow.solvers.lower_bound(g, c) == pytest.approx(2.0)
+    assert hetflow.solvers.plan(g, c, solver="heft").makespan == pytest.approx(2.0)  # and the bound is tight
 
 
 def test_lp_bound_ignores_classes_no_worker_has() -> None:
@@ -261,7 +260,7 @@ def test_path_bound_pays_the_cheapest_transfer() -> None:
         links=[{"a": "cpu0", "b": "gpu0", "bandwidth": 1e10, "latency": 0.05}],
     )
     assert path_bound(Problem(g, fast)) == pytest.approx(2.0 + 0.05 + 0.1 + 1.0)
-    assert solvers.plan(g, fast, solver="heft").makespan == pytest.approx(3.15)
+    assert hetflow.solvers.plan(g, fast, solver="heft").makespan == pytest.approx(3.15)
 
 
 def test_path_bound_keeps_data_on_one_worker_when_cheaper() -> None:
@@ -297,7 +296,7 @@ def test_zero_length_tasks_before_a_long_one() -> None:
     assert g.tasks == ["a", "c", "z", "b"]
     assert brute_force_makespan(g, c) == pytest.approx(1.0)
     if "exact" in NAMES:
-        assert solvers.plan(g, c, solver="exact").makespan == pytest.approx(1.0)
+        assert hetflow.solvers.plan(g, c, solver="exact").makespan == pytest.approx(1.0)
 
 
 # -- brute force: bounds below the optimum ------------------------------------------------------------
@@ -318,7 +317,7 @@ def test_bounds_below_brute_force_optimum(instance: tuple[TaskGraph, Cluster]) -
     bounds = lower_bounds(Problem(graph, cluster), window_seconds=5.0)
     for name in ("lp", "path", "window"):
         assert bounds[name] <= best * (1 + 1e-9) + 1e-9, (name, bounds, best)
-    assert solvers.lower_bound(graph, cluster, window_seconds=5.0) <= best * (1 + 1e-9) + 1e-9
+    assert hetflow.solvers.lower_bound(graph, cluster, window_seconds=5.0) <= best * (1 + 1e-9) + 1e-9
 
 
 def test_window_bound_sees_whole_tasks_and_late_slow_workers() -> None:

@@ -37,7 +37,7 @@ def _assert_same_table(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 
 def _demo(llm_client, llm_profile, out_dir, **kwargs):
-    from flows.demo import run_demo
+    from hetflow.flows.llm.demo import run_demo
 
     return run_demo(N_DOCS, 64, 3, client=llm_client, costs=llm_profile[1], out_dir=out_dir, progress=False,
                     **kwargs)  # fmt: skip
@@ -63,7 +63,7 @@ def test_demo_run_writes_one_row_per_document(prefect_harness, reference):
     for name in ("gantt.png", "schedule.json", "timeline.csv", "summary.md"):
         assert (out / name).stat().st_size > 0, name
     # where each stage ran: every task counted once, on the workers of the cluster
-    from flows.demo import format_summary, stage_table
+    from hetflow.flows.llm.demo import format_summary, stage_table
 
     stages = stage_table(tl)
     assert stages["total"].sum() == 19 and set(stages.columns) - {"total"} <= {"gpu0", "cpu0", "cpu1"}
@@ -95,7 +95,7 @@ class _Killer(threading.Thread):
         self.victim: str | None = None
 
     def run(self) -> None:
-        from flows.dask_cluster import worker_pids
+        from hetflow.flows.runtime.cluster import worker_pids
 
         pids = worker_pids(self.client)
         names = {a: str(w["name"]) for a, w in self.client.scheduler_info(n_workers=-1)["workers"].items()}
@@ -127,7 +127,7 @@ def test_killed_worker_gives_the_same_table(prefect_harness, reference, llm_clie
 
 
 def test_demo_cli_on_a_running_cluster(prefect_harness, reference, llm_cluster, llm_profile, tmp_path, capsys):
-    from flows.cli import main
+    from hetflow.flows.cli import main
 
     out = tmp_path / "cli"
     rc = main(["demo", "--docs", "64", "--address", llm_cluster.scheduler_address, "--costs", str(llm_profile[1]),
@@ -141,9 +141,8 @@ def test_demo_cli_on_a_running_cluster(prefect_harness, reference, llm_cluster, 
 
 
 def test_demo_embedded_cluster_calibrates_and_shows_progress(prefect_harness, tmp_path):
+    from hetflow.flows.llm.demo import run_demo
     from rich.console import Console
-
-    from flows.demo import run_demo
 
     console = Console(file=open(tmp_path / "progress.txt", "w"), force_terminal=False, width=120)  # noqa: SIM115
     demo = run_demo(64, 32, 2, gpus=0, cpus=1, profile_sizes=(8, 16), out_dir=str(tmp_path / "out"),
@@ -157,12 +156,12 @@ def test_demo_embedded_cluster_calibrates_and_shows_progress(prefect_harness, tm
 
 
 def test_progress_poller_counts_finished_tasks(llm_client, llm_profile):
-    from flows.dask_cluster import slot_map
-    from flows.demo import TaskProgress
-    from flows.executor import PlanExecutor
-    from solvers import plan
-    from taskgraph import Cluster
-    from taskgraph.workloads import llm_batch_job, load_costs
+    from hetflow.flows.llm.demo import TaskProgress
+    from hetflow.flows.runtime.cluster import slot_map
+    from hetflow.flows.runtime.executor import PlanExecutor
+    from hetflow.solvers import plan
+    from hetflow.taskgraph import Cluster
+    from hetflow.taskgraph.workloads import llm_batch_job, load_costs
 
     graph = llm_batch_job(n_docs=100, batch_size=64, n_shards=2, costs=load_costs(llm_profile[1]))  # 2 batches
     slots = slot_map(llm_client)

@@ -10,12 +10,11 @@ import time
 import networkx as nx
 import numpy as np
 import pytest
-
-from solvers import Problem, lower_bound, plan
-from solvers.dp import chains
-from solvers.exact import exact_schedule
-from solvers.search import critical_path, simulate
-from taskgraph import Cluster, TaskGraph, Worker
+from hetflow.solvers import Problem, lower_bound, plan
+from hetflow.solvers.dp import chains
+from hetflow.solvers.exact import exact_schedule
+from hetflow.solvers.search import critical_path, simulate
+from hetflow.taskgraph import Cluster, TaskGraph, Worker
 
 
 def small_instance(seed: int, n_tasks: int = 12) -> tuple[TaskGraph, Cluster]:
@@ -148,8 +147,8 @@ def test_dp_near_the_cpsat_optimum_on_mid_size_graphs():
     the optimum: see the README's measured numbers.)
     """
     pytest.importorskip("ortools")
-    from solvers.cpsat import cpsat_schedule
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.solvers.cpsat import cpsat_schedule
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     dp_ratio, heft_ratio = [], []
     for seed in range(6):
@@ -167,7 +166,7 @@ def test_dp_near_the_cpsat_optimum_on_mid_size_graphs():
 
 
 def layered_instances():
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     for k, (ccr, beta) in enumerate([(0.1, 0.5), (1.0, 1.5), (10.0, 0.5), (10.0, 1.5)]):
         graph = layered_random(80, ccr=ccr, beta=beta, seed=k)
@@ -183,7 +182,7 @@ def test_dp_never_worse_than_baselines_and_beats_heft_somewhere(graph, cluster):
 
 
 def test_dp_improves_on_heft_on_high_ccr_layered():
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     ratios = []
     for seed in range(3):
@@ -221,7 +220,7 @@ def test_chain_dp_places_a_chain_optimally():
 def test_critical_path_ends_at_makespan_and_is_bound():
     graph, cluster = next(layered_instances())
     problem = Problem(graph, cluster)
-    from solvers.heft import heft
+    from hetflow.solvers.heft import heft
 
     result = heft(problem)
     path = critical_path(problem, result)
@@ -233,8 +232,8 @@ def test_critical_path_ends_at_makespan_and_is_bound():
 @pytest.mark.parametrize("compiled", [True, False])
 def test_replay_from_a_position_equals_full_replay(compiled):
     """The search replays only the part of the order after a move; that must give the full replay's times."""
-    from solvers.heft import heft
-    from solvers.search import Replay, _Prefix
+    from hetflow.solvers.heft import heft
+    from hetflow.solvers.search import Replay, _Prefix
 
     graph, cluster = next(layered_instances())
     problem = Problem(graph, cluster)
@@ -267,7 +266,7 @@ def _timed_plan(graph, cluster):
 
 
 def test_dp_plans_10k_tasks_on_16_workers_in_2s():
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     graph = layered_random(10_000, ccr=1.0, seed=1)
     cluster = random_cluster(4, 12, seed=1)
@@ -278,7 +277,7 @@ def test_dp_plans_10k_tasks_on_16_workers_in_2s():
 
 @pytest.mark.slow
 def test_dp_plans_100k_tasks_on_64_workers_in_30s():
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     graph = layered_random(100_000, ccr=1.0, seed=2)
     cluster = random_cluster(16, 48, seed=2)
@@ -290,7 +289,7 @@ def test_dp_plans_100k_tasks_on_64_workers_in_30s():
 def test_search_moves_a_same_worker_run_as_a_block():
     """A chain on a slow worker with heavy transfers: every single-task move pays a transfer and is worse,
     moving the whole run to the fast worker halves the makespan — the search must find it."""
-    from solvers.search import _blocks, local_search
+    from hetflow.solvers.search import _blocks, local_search
 
     graph = TaskGraph(name="run")
     for k in range(4):
@@ -316,7 +315,7 @@ def test_search_moves_a_same_worker_run_as_a_block():
 def test_comm_averse_passes_keep_runs_together_on_high_ccr():
     """Planning as if transfers cost 2x/4x, then replaying with the real ones, beats every plain pass on a
     CCR-10 graph (seeded; the averse plan moves fewer bytes), and dp keeps the best pass."""
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     graph, cluster = layered_random(100, ccr=10.0, beta=1.5, seed=1), random_cluster(2, 6, seed=1)
     schedule = plan(graph, cluster, "dp", effort=0).validate(graph, cluster)
@@ -330,7 +329,7 @@ def test_comm_averse_passes_keep_runs_together_on_high_ccr():
 
 
 def test_problem_with_comm_scaled_rescales_every_transfer():
-    from taskgraph.generators import layered_random, random_cluster
+    from hetflow.taskgraph.generators import layered_random, random_cluster
 
     problem = Problem(layered_random(30, ccr=1.0, seed=0), random_cluster(1, 3, seed=0))
     before = problem.mean_comm(1e9), problem.min_comm_coefficients  # cached on the original

@@ -1,4 +1,4 @@
-"""Every class of bad input fails cleanly: a specific :class:`taskgraph.InvalidInput` through the Python API,
+"""Every class of bad input fails cleanly: a specific :class:`hetflow.taskgraph.InvalidInput` through the Python API,
 and through ``hetflow plan`` (a real subprocess) exit status 2 with one line on stderr and no traceback.
 
 Each case is a graph file, a cluster file and a solver; ``CASES`` lists them once and both paths use it.
@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from solvers import plan
-from taskgraph import (
+from hetflow.solvers import plan
+from hetflow.taskgraph import (
     Cluster,
     ClusterError,
     CostError,
@@ -192,7 +191,7 @@ def test_api_cycle_in_built_graph() -> None:
 # -- CLI --------------------------------------------------------------------------------------------
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "hetflow", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

@@ -1,4 +1,4 @@
-"""Tests for solvers.experiments (compare, summarize, suites), solvers.plots and ``hetflow bench``."""
+"""Tests for hetflow.solvers.experiments (compare, summarize, suites), hetflow.solvers.plots and ``hetflow bench``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from solvers import Schedule, plan
-from solvers.experiments import (
+from hetflow.solvers import Schedule, plan
+from hetflow.solvers.experiments import (
     RESULT_COLUMNS,
     Instance,
     compare,
@@ -20,9 +19,9 @@ from solvers.experiments import (
     markdown_table,
     summarize,
 )
-from solvers.plots import gantt, gantt_compare, summary_plot
-from solvers.schedule import Placement
-from taskgraph import Cluster, TaskGraph
+from hetflow.solvers.plots import gantt, gantt_compare, summary_plot
+from hetflow.solvers.schedule import Placement
+from hetflow.taskgraph import Cluster, TaskGraph
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -116,7 +115,7 @@ def test_is_best_is_min_per_instance(results: pd.DataFrame) -> None:
 
 
 def test_is_best_hand_made_ties_and_invalid() -> None:
-    from solvers.experiments import _add_ratios
+    from hetflow.solvers.experiments import _add_ratios
 
     df = pd.DataFrame({
         "suite": ["s"] * 4, "instance": ["i"] * 4, "seed": [0] * 4,
@@ -133,7 +132,7 @@ def test_is_best_hand_made_ties_and_invalid() -> None:
 
 
 def test_optimal_column_from_exact_solvers() -> None:
-    from taskgraph.generators import random_small
+    from hetflow.taskgraph.generators import random_small
 
     tiny = Instance("tiny", "t", random_small(6, 0.4, seed=1), Cluster.local(gpus=1, cpus=1))
     df = compare(["exact", "heft"], [tiny], progress=False).set_index("solver")
@@ -145,14 +144,14 @@ def test_optimal_column_from_exact_solvers() -> None:
 def test_reference_added_and_unknown_solver(instances: list[Instance]) -> None:
     df = compare(["greedy"], instances[:1], progress=False)
     assert set(df["solver"]) == {"greedy", "heft"}
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="unknown solver"):
         compare(["no-such-solver"], instances[:1], progress=False)
 
 
 def test_failed_solver_is_recorded(instances: list[Instance]) -> None:
-    from solvers.registry import SOLVERS, register_solver
+    from hetflow.solvers.registry import SOLVERS, register_solver
 
     @register_solver("_broken_for_test")
     def broken(problem, *, seed=0):
@@ -168,8 +167,8 @@ def test_failed_solver_is_recorded(instances: list[Instance]) -> None:
 
 
 def test_time_limit_and_options_reach_the_solver(instances: list[Instance]) -> None:
-    from solvers.heft import heft
-    from solvers.registry import SOLVERS, register_solver
+    from hetflow.solvers.heft import heft
+    from hetflow.solvers.registry import SOLVERS, register_solver
 
     seen: list[tuple] = []
 
@@ -234,9 +233,9 @@ def test_markdown_table() -> None:
 
 # -- suites --------------------------------------------------------------------------------------------
 def test_suites_small_if_generators_exist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("taskgraph.generators")
-    from solvers.experiments import suites
-    from taskgraph.errors import InvalidInput
+    pytest.importorskip("hetflow.taskgraph.generators")
+    from hetflow.solvers.experiments import suites
+    from hetflow.taskgraph.errors import InvalidInput
 
     built = suites("small", seed=0)
     assert {"layered", "llm", "wfinstances"} <= set(built)
@@ -323,10 +322,10 @@ def test_summary_plot(tmp_path: Path, results: pd.DataFrame) -> None:
 
 # -- CLI -----------------------------------------------------------------------------------------------
 def test_hetflow_bench_cli(tmp_path: Path) -> None:
-    pytest.importorskip("taskgraph.generators")
+    pytest.importorskip("hetflow.taskgraph.generators")
     out = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "bench", "--size", "small", "--suite", "layered",
+        [sys.executable, "-m", "hetflow", "bench", "--size", "small", "--suite", "layered",
          "--solvers", "heft,peft", "--out-dir", str(out), "--no-progress"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
@@ -343,7 +342,7 @@ def test_hetflow_bench_cli(tmp_path: Path) -> None:
 
 def test_hetflow_bench_bad_solver(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "bench", "--size", "small", "--suite", "layered",
+        [sys.executable, "-m", "hetflow", "bench", "--size", "small", "--suite", "layered",
          "--solvers", "nope", "--out-dir", str(tmp_path), "--no-progress"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )

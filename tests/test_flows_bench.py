@@ -1,14 +1,13 @@
-"""flows.emulate_bench: hetflow vs Dask's own scheduling of the same emulated graph, same cluster."""
+"""hetflow.flows.bench.emulate: hetflow vs Dask's own scheduling of the same emulated graph, same cluster."""
 
 from __future__ import annotations
 
 import pytest
 from flows_graphs import layered
-
-from flows.dask_cluster import DaskSession, slot_map
-from flows.emulate_bench import compare_execution, emulated, plain_dask_run, prefers_gpu, reference_results
-from solvers import plan
-from taskgraph import Cluster
+from hetflow.flows.bench.emulate import compare_execution, emulated, plain_dask_run, prefers_gpu, reference_results
+from hetflow.flows.runtime.cluster import DaskSession, slot_map
+from hetflow.solvers import plan
+from hetflow.taskgraph import Cluster
 
 
 def test_variants_agree_and_hints_reach_the_gpu(dask_client):

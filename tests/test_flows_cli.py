@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from flows_graphs import layered
-
-from flows.cli import main
-from solvers import solver_names
-from taskgraph import Cluster
+from hetflow.flows.cli import main
+from hetflow.solvers import solver_names
+from hetflow.taskgraph import Cluster
 
 SOLVER = "dp" if "dp" in solver_names() else "heft"
 

@@ -1,12 +1,11 @@
-"""taskgraph.dask_convert and flows.dask_cluster: planned workers <-> Dask workers."""
+"""hetflow.taskgraph.dask_convert and hetflow.flows.runtime.cluster: planned workers <-> Dask workers."""
 
 from __future__ import annotations
 
 import pytest
-
-from taskgraph import Cluster
-from taskgraph.dask_convert import cluster_from_dask, dask_slots
-from taskgraph.errors import ClusterError
+from hetflow.taskgraph import Cluster
+from hetflow.taskgraph.dask_convert import cluster_from_dask, dask_slots
+from hetflow.taskgraph.errors import ClusterError
 
 
 def _info(**workers):
@@ -48,7 +47,7 @@ def test_bad_clusters_are_rejected():
 
 
 def test_live_cluster_round_trips(dask_client):
-    from flows.dask_cluster import slot_map, worker_pids
+    from hetflow.flows.runtime.cluster import slot_map, worker_pids
 
     discovered = Cluster.from_dask(dask_client)
     assert discovered == Cluster.local(gpus=1, cpus=3)
@@ -61,7 +60,7 @@ def test_live_cluster_round_trips(dask_client):
 
 
 def test_session_rejects_unknown_address():
-    from flows.dask_cluster import open_session
+    from hetflow.flows.runtime.cluster import open_session
 
     with pytest.raises(ClusterError, match="cannot connect"):
         open_session(address="tcp://127.0.0.1:9", timeout=1)

@@ -1,17 +1,16 @@
-"""flows.executor.PlanExecutor on a real Dask cluster, without Prefect: pinning, order, keys, retries."""
+"""runtime.executor.PlanExecutor on a real Dask cluster, without Prefect: pinning, order, keys, retries."""
 
 from __future__ import annotations
 
 import hetflow_test_ops  # noqa: F401  (registers test.* ops in this process too)
 import pytest
 from flows_graphs import layered, two_sinks
-
-from flows.dask_cluster import slot_map
-from flows.emulate_bench import emulated, reference_results
-from flows.executor import PlanExecutor, TaskFailed
-from flows.timeline import timeline_frame
-from solvers import plan
-from taskgraph import Cluster
+from hetflow.flows.bench.emulate import emulated, reference_results
+from hetflow.flows.runtime.cluster import slot_map
+from hetflow.flows.runtime.executor import PlanExecutor, TaskFailed
+from hetflow.flows.runtime.timeline import timeline_frame
+from hetflow.solvers import plan
+from hetflow.taskgraph import Cluster
 
 CLUSTER = Cluster.local(gpus=1, cpus=3)
 
@@ -28,7 +27,7 @@ def test_tasks_run_on_planned_workers_with_readable_keys(dask_client):
     schedule, ex, slots = _run(dask_client, graph, time_scale=0.02)
     assert ex.results == reference_results(graph)
     assert list(ex.results) == graph.sinks
-    # independently of flows.timeline: the scheduler's task stream says where each key ran
+    # independently of hetflow.flows.runtime.timeline: the scheduler's task stream says where each key ran
     ran_on = {r["key"]: r["worker"] for r in dask_client.get_task_stream(start=ex.t0 - 1)}
     for t in graph.tasks:
         key = ex.final_key[t]
@@ -76,8 +75,8 @@ def test_any_registered_op_runs_with_device_and_two_sinks(dask_client):
 
 
 def test_task_ids_that_print_alike_are_rejected(dask_client):
-    from taskgraph import TaskGraph
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph import TaskGraph
+    from hetflow.taskgraph.errors import InvalidInput
 
     g = TaskGraph(name="clash")
     g.add_task(1, {"cpu": 0.01})

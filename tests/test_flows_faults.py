@@ -10,10 +10,9 @@ import time
 import hetflow_test_ops  # noqa: F401
 import pytest
 from flows_graphs import layered
-
-from flows.emulate_bench import emulated, reference_results
-from flows.flow import merge_digest, run_plan
-from taskgraph.errors import DeviceError
+from hetflow.flows.bench.emulate import emulated, reference_results
+from hetflow.flows.orchestration.flow import merge_digest, run_plan
+from hetflow.taskgraph.errors import DeviceError
 
 
 class Killer(threading.Thread):
@@ -26,8 +25,7 @@ class Killer(threading.Thread):
 
     def run(self) -> None:
         from distributed import Client
-
-        from flows.dask_cluster import worker_pids
+        from hetflow.flows.runtime.cluster import worker_pids
 
         with Client(self.address, set_as_default=False) as client:
             pid = worker_pids(client)[self.name]

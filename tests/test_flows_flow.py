@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from flows.emulate_bench import emulated, reference_results
-from flows.flow import RunRecord, run_plan
-from solvers import Placement, Schedule, plan, solver_names
-from taskgraph import Cluster
-from taskgraph.errors import InvalidInput
-from taskgraph.workloads import llm_batch_job
+from hetflow.flows.bench.emulate import emulated, reference_results
+from hetflow.flows.orchestration.flow import RunRecord, run_plan
+from hetflow.solvers import Placement, Schedule, plan, solver_names
+from hetflow.taskgraph import Cluster
+from hetflow.taskgraph.errors import InvalidInput
+from hetflow.taskgraph.workloads import llm_batch_job
 
 SOLVER = "dp" if "dp" in solver_names() else "heft"
 

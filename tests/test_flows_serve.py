@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from flows_graphs import layered
-
-from flows.serve import FLOW_NAME, deployment
+from hetflow.flows.orchestration.serve import FLOW_NAME, deployment
 
 CRON = "0 3 1 1 *"  # once a year: the schedule exists, but only the triggered run executes in the test
 
@@ -81,7 +80,7 @@ def test_cron_deployment_runs_on_a_served_flow(prefect_server, dask_cluster, tmp
         with get_client(sync_client=True) as client:
             dep = client.read_deployment(deployment_id)
             assert [s.schedule.cron for s in dep.schedules] == [CRON]
-            assert dep.entrypoint == "flows.serve.run_graph_file"
+            assert dep.entrypoint == "hetflow.flows.orchestration.serve.run_graph_file"
             assert dep.parameters["graph"] == str(graph_path.resolve()) and dep.parameters["emulate"] is True
         flow_run = run_deployment(f"{FLOW_NAME}/nightly-test", timeout=0)
         assert flow_run.state.is_scheduled()
@@ -95,7 +94,7 @@ def test_cron_deployment_runs_on_a_served_flow(prefect_server, dask_cluster, tmp
         }
         log = open(tmp_path / "serve.log", "w")  # noqa: SIM115  (closed in the finally below)
         serve = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", str(graph_path), "--address", address, "--cron", CRON,
+            [sys.executable, "-m", "hetflow", "serve", str(graph_path), "--address", address, "--cron", CRON,
              "--name", "nightly-test", "--solver", "heft", "--emulate", "--time-scale", "0.05"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -118,7 +117,7 @@ def test_cron_deployment_runs_on_a_served_flow(prefect_server, dask_cluster, tmp
 def test_serve_cli_rejects_bad_cron(tmp_path):
     graph_path = tmp_path / "graph.json"
     layered(2, 2).save(str(graph_path))
-    from flows.cli import main
+    from hetflow.flows.cli import main
 
     assert main(["serve", str(graph_path), "--cron", "every tuesday", "--apply-only"]) == 2
     assert json.loads(graph_path.read_text())["nodes"]

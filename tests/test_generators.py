@@ -1,4 +1,4 @@
-"""Tests for taskgraph.generators: structure, cost model, CCR, determinism, speed."""
+"""Tests for hetflow.taskgraph.generators: structure, cost model, CCR, determinism, speed."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import time
 import networkx as nx
 import numpy as np
 import pytest
-
-from taskgraph import Cluster, TaskGraph, generators
-from taskgraph.generators import (
+from hetflow.taskgraph import Cluster, TaskGraph, generators
+from hetflow.taskgraph.generators import (
     chain,
     fork_join,
     in_tree,

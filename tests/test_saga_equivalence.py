@@ -29,11 +29,10 @@ import random
 
 import numpy as np
 import pytest
-
-from solvers import Problem, plan
-from solvers.cpop import critical_path_tasks
-from solvers.ranks import downward_rank, upward_rank
-from taskgraph import Cluster, TaskGraph, Worker
+from hetflow.solvers import Problem, plan
+from hetflow.solvers.cpop import critical_path_tasks
+from hetflow.solvers.ranks import downward_rank, upward_rank
+from hetflow.taskgraph import Cluster, TaskGraph, Worker
 
 saga = pytest.importorskip("saga")
 from saga.schedulers import CpopScheduler, HeftScheduler  # noqa: E402

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from solvers import plan
+from hetflow.solvers import plan
 
 SLACK = 2.0 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 1.0
 

@@ -6,8 +6,7 @@ import json
 import math
 
 import pytest
-
-from taskgraph import Cluster, ClusterError, TaskGraph, load_graph
+from hetflow.taskgraph import Cluster, ClusterError, TaskGraph, load_graph
 
 
 def test_graph_json_is_node_link_with_edges_key(tmp_path):

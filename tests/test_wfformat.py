@@ -1,4 +1,4 @@
-"""Tests for taskgraph.wfformat: the real WfInstances traces, both WfFormat layouts, errors, WfCommons."""
+"""Tests for hetflow.taskgraph.wfformat: the real WfInstances traces, both WfFormat layouts, errors, WfCommons."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-
-from taskgraph import CostError, CycleError, FormatError, InvalidInput, load_graph, wfformat
-from taskgraph.wfformat import WFCOMMONS_RECIPES, generate_wfcommons, graph_from_wfformat, load_wfformat
+from hetflow.taskgraph import CostError, CycleError, FormatError, InvalidInput, load_graph, wfformat
+from hetflow.taskgraph.wfformat import WFCOMMONS_RECIPES, generate_wfcommons, graph_from_wfformat, load_wfformat
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real traces: $HETFLOW_DATA, else shared/data/wfinstances next to (or inside) the checkout.
@@ -276,7 +275,7 @@ def test_generate_wfcommons_without_the_package(monkeypatch):
 def test_generate_wfcommons_same_across_processes():
     pytest.importorskip("wfcommons")
     code = (
-        "import json; from taskgraph.wfformat import generate_wfcommons as g; "
+        "import json; from hetflow.taskgraph.wfformat import generate_wfcommons as g; "
         "print(json.dumps(g('epigenomics', 90, seed=5).to_dict(), sort_keys=True))"
     )
     outs = [

@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-
-from flows.executor import Execution
-from taskgraph import TaskGraph
-from taskgraph.dask_convert import DaskSlot
+from hetflow.flows.runtime.executor import Execution
+from hetflow.taskgraph import TaskGraph
+from hetflow.taskgraph.dask_convert import DaskSlot
 
 __all__ = ["timeline_frame", "gantt", "summary_markdown", "worker_table"]
 

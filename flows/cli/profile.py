@@ -22,7 +22,7 @@ __all__ = ["add_parser", "run", "parse_sizes"]
 
 def parse_sizes(text: str) -> list[int]:
     """``"8,32,64"`` -> ``[8, 32, 64]``; raises InvalidInput on anything else."""
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
@@ -57,8 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph import Cluster
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph import Cluster
+    from hetflow.taskgraph.errors import InvalidInput
 
     sizes = parse_sizes(args.sizes)
     if args.repeats < 1:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from flows.profile import profile
+    from hetflow.flows.llm.profile import profile
 
     result = profile(cluster, args.address, out=args.out, sizes=sizes, repeats=args.repeats, corpus=args.corpus,
                      concurrent=not args.sequential, log=print)  # fmt: skip

@@ -38,7 +38,7 @@ row, in input order:
     ``doc_id`` of the first such row; else ``-1``. Duplicates are kept as rows but computed once: their
     scores are copied from the first occurrence when results are merged.
 
-Errors are :class:`taskgraph.errors.FormatError` with a one-line message: missing file, unknown extension,
+Errors are :class:`hetflow.taskgraph.errors.FormatError` with a one-line message: missing file, unknown extension,
 unreadable CSV/Parquet, no text column, no rows.
 """
 
@@ -54,8 +54,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
-
-from taskgraph.errors import FormatError
+from hetflow.taskgraph.errors import FormatError
 
 __all__ = [
     "bundled_corpus",

@@ -45,13 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def default_solvers() -> list[str]:
     """Every registered solver except ``random`` and ``exact``."""
-    from solvers import solver_names
+    from hetflow.solvers import solver_names
 
     return [s for s in solver_names() if s not in EXCLUDED_BY_DEFAULT]
 
 
 def _seeds(text: str) -> list[int]:
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
@@ -65,10 +65,9 @@ def _seeds(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark described by ``args``; 0 on success, 1 if some plan failed or was invalid."""
     import pandas as pd
-
-    from solvers import solver_names
-    from solvers.experiments import compare, format_summary, markdown_table, suites, summarize
-    from taskgraph.errors import InvalidInput
+    from hetflow.solvers import solver_names
+    from hetflow.solvers.experiments import compare, format_summary, markdown_table, suites, summarize
+    from hetflow.taskgraph.errors import InvalidInput
 
     seeds = _seeds(args.seeds)
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()] if args.solvers else default_solvers()
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     )
     (out / "summary.md").write_text(header + table + "\n")
     if not args.no_plot:
-        from solvers.plots import summary_plot
+        from hetflow.solvers.plots import summary_plot
 
         summary_plot(results, out / "summary.png", reference=args.reference)
     print(table)

@@ -1,7 +1,7 @@
 """Cost calibration: time each task kind of the LLM job on each device class of a live Dask cluster.
 
 The planner's cost model is ``seconds = a + b * size`` per task kind and device class, at speed 1
-(:data:`taskgraph.workloads.DEFAULT_COSTS`; ``size`` is documents, document-layers for ``inference`` and
+(:data:`hetflow.taskgraph.workloads.DEFAULT_COSTS`; ``size`` is documents, document-layers for ``inference`` and
 rows for ``merge``). :func:`profile_cluster` measures it where the job will run:
 
 1. **warm-up**: every worker slot runs the whole pipeline once on a few documents (model, tokenizer,
@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from taskgraph import Cluster
+    from hetflow.taskgraph import Cluster
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -77,7 +77,7 @@ SAMPLE_COLUMNS = [
 # -- worker side ------------------------------------------------------------------------------------
 def _worker_info() -> dict[str, Any]:
     """Torch threads, CUDA and pid of this worker process (after the ops pinned the threads)."""
-    from flows import llm_ops
+    from hetflow.flows.llm import ops as llm_ops
 
     torch = llm_ops._torch()
     return {
@@ -104,7 +104,7 @@ def profile_worker(
     device : str
         The worker's device class, passed to the ops (``"gpu"`` uses CUDA when available).
     corpus : str
-        ``"bundled"`` or a corpus path (as in :func:`taskgraph.workloads.llm_batch_job`).
+        ``"bundled"`` or a corpus path (as in :func:`hetflow.taskgraph.workloads.llm_batch_job`).
     batches : sequence of (repeat, size, start)
         The batches to time: rows ``[start, start + size)``.
     warm_up : bool
@@ -122,7 +122,7 @@ def profile_worker(
         cpu_seconds, end, repeat, start, width`` (``end``: wall clock at its end; ``width``: padded tokens of
         the batch); ``stopped``: wall clock when this slot stopped working.
     """
-    from flows.ops import call_op
+    from hetflow.flows.runtime.ops import call_op
 
     rows: list[dict[str, Any]] = []
     record = not warm_up
@@ -205,7 +205,7 @@ def fit_costs(
         Columns ``kind, device, size, seconds`` and optionally ``speed`` (seconds are multiplied by it to
         give times at speed 1).
     allowed : mapping kind -> device classes, optional
-        Only these pairs are fitted (default: the pairs of :data:`taskgraph.workloads.DEFAULT_COSTS`, so a
+        Only these pairs are fitted (default: the pairs of :data:`hetflow.taskgraph.workloads.DEFAULT_COSTS`, so a
         GPU-class worker's timings of CPU-only kinds are ignored).
 
     Returns
@@ -216,7 +216,7 @@ def fit_costs(
         One row per fitted pair: ``kind, device, a, b, sizes, samples, r2, max_rel_err`` (fit quality on the
         per-size medians).
     """
-    from taskgraph.workloads import resolve_costs
+    from hetflow.taskgraph.workloads import resolve_costs
 
     allowed = allowed if allowed is not None else {k: list(v) for k, v in resolve_costs().items()}
     df = samples.copy()
@@ -252,7 +252,7 @@ class Profile:
 
     def save(self, path: str | Path) -> Path:
         """Write the costs file (``save_costs`` format; ``meta`` holds the machine, date and samples)."""
-        from taskgraph.workloads import save_costs
+        from hetflow.taskgraph.workloads import save_costs
 
         meta = dict(self.meta)
         meta["fit"] = self.fit.round(9).to_dict(orient="records")
@@ -261,7 +261,7 @@ class Profile:
 
     def cluster(self, cluster: Cluster) -> Cluster:
         """``cluster`` with the measured link latency and bandwidth (unchanged when none was measured)."""
-        from taskgraph import Cluster
+        from hetflow.taskgraph import Cluster
 
         link = self.meta.get("link") or {}
         bandwidth, latency = link.get("bandwidth"), link.get("latency")
@@ -290,10 +290,10 @@ def _batches(sizes: Sequence[int], repeats: int, span: int, slot_index: int) -> 
 
 def _corpus_rows(corpus: str) -> int:
     if corpus == "bundled":
-        from flows.corpus import bundled_corpus
+        from hetflow.flows.llm.corpus import bundled_corpus
 
         return len(bundled_corpus())
-    from taskgraph.workloads import count_corpus_rows
+    from hetflow.taskgraph.workloads import count_corpus_rows
 
     return count_corpus_rows(corpus)
 
@@ -331,7 +331,7 @@ def profile_cluster(
         fitted intercept ``a``: in a run each task waits for a scheduler round trip after its inputs finish.
     links : bool
         Also measure moving a task output between two workers (:func:`link_costs`); ``meta["link"]``
-        holds ``latency`` and ``bandwidth`` for the planned :class:`~taskgraph.Cluster`
+        holds ``latency`` and ``bandwidth`` for the planned :class:`~hetflow.taskgraph.Cluster`
         (:meth:`Profile.cluster`).
     timeout : float
         Seconds to wait for each phase.
@@ -343,9 +343,8 @@ def profile_cluster(
     Profile
     """
     from distributed import wait
-
-    from flows.dask_cluster import slot_map
-    from taskgraph.errors import InvalidInput
+    from hetflow.flows.runtime.cluster import slot_map
+    from hetflow.taskgraph.errors import InvalidInput
 
     sizes = [int(s) for s in sizes]
     if not sizes or min(sizes) < 1 or repeats < 1:
@@ -418,8 +417,7 @@ def dispatch_latency(client: Any, n: int = 12, timeout: float = 60.0) -> float:
     they ran. Returns the median over slots of (last stamp - first stamp) / (n - 1).
     """
     from distributed import wait
-
-    from flows.dask_cluster import slot_map
+    from hetflow.flows.runtime.cluster import slot_map
 
     tag = time.time_ns()
     chains = []
@@ -461,8 +459,7 @@ def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22, 2**24),
     alone. With one worker there is nothing to move: ``(0, inf)``.
     """
     from distributed import wait
-
-    from flows.dask_cluster import slot_map
+    from hetflow.flows.runtime.cluster import slot_map
 
     addresses = list(dict.fromkeys(s.address for s in slot_map(client).values()))
     if len(addresses) < 2:
@@ -495,7 +492,7 @@ def _submit(
     client: Any, slot: Any, batches: list, warm: bool, corpus: str, after: Any = None, options: dict | None = None
 ) -> Any:
     """Submit :func:`profile_worker` pinned to ``slot`` (``GPU=1`` on the GPU slot of a shared worker)."""
-    from taskgraph.dask_convert import GPU_RESOURCE
+    from hetflow.taskgraph.dask_convert import GPU_RESOURCE
 
     shared_gpu = slot.shared and slot.worker.device == "gpu"
     return client.submit(
@@ -513,8 +510,7 @@ def warm_up_workers(client: Any, *, corpus: str = "bundled", size: int = 8, time
     Call it before a timed run: loading MiniLM takes seconds per worker process.
     """
     from distributed import wait
-
-    from flows.dask_cluster import slot_map
+    from hetflow.flows.runtime.cluster import slot_map
 
     slots = list(slot_map(client).values())
     futures = [_submit(client, s, [(0, size, 0)], True, corpus) for s in slots]
@@ -539,7 +535,7 @@ def profile(
 
     Parameters
     ----------
-    cluster : taskgraph.Cluster, optional
+    cluster : hetflow.taskgraph.Cluster, optional
         Shape of the embedded cluster to start when no ``address`` is given (default 1 GPU-class + 2 CPU
         workers, the demo's).
     address : str, optional
@@ -549,8 +545,8 @@ def profile(
     **options
         Passed to :func:`profile_cluster`.
     """
-    from flows.dask_cluster import session
-    from taskgraph import Cluster
+    from hetflow.flows.runtime.cluster import session
+    from hetflow.taskgraph import Cluster
 
     if cluster is None and address is None:
         cluster = Cluster.local(gpus=1, cpus=2)

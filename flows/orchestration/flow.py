@@ -1,12 +1,12 @@
 """The Prefect 3 flow :func:`run_plan`: Dask cluster → plan → execute pinned tasks → merge → report.
 
 Prefect tasks are the coarse steps only (set-up, planning, execution, merge, report). The graph's tasks
-are plain Dask tasks submitted by :class:`flows.executor.PlanExecutor` — a Prefect task per graph node
+are plain Dask tasks submitted by :class:`hetflow.flows.runtime.executor.PlanExecutor` — a Prefect task per graph node
 would cost ~0.1 s each.
 
 Example (starts an embedded Dask cluster; use ``address="tcp://..."`` for a running one)::
 
-    from taskgraph import Cluster, workloads
+    from hetflow.taskgraph import Cluster, workloads
     g = workloads.llm_batch_job(n_docs=640)
     record = run_plan(g, cluster=Cluster.local(1, 3), solver="dp", emulate=True, time_scale=2.0)
     record.results, record.planned_makespan, record.actual_makespan, record.replans
@@ -23,16 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from hetflow.flows.runtime.cluster import DaskSession, open_session
+from hetflow.flows.runtime.executor import Execution, PlanExecutor
+from hetflow.flows.runtime.ops import emulated
+from hetflow.flows.runtime.timeline import gantt, summary_markdown, timeline_frame, worker_table
+from hetflow.solvers.schedule import Schedule
+from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.errors import ClusterError, InvalidInput
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
-from flows.dask_cluster import DaskSession, open_session
-from flows.emulate_bench import emulated
-from flows.executor import Execution, PlanExecutor
-from flows.timeline import gantt, summary_markdown, timeline_frame, worker_table
-from solvers.schedule import Schedule
-from taskgraph import Cluster, TaskGraph
-from taskgraph.errors import ClusterError, InvalidInput
 
 __all__ = ["run_plan", "RunRecord", "merge_digest"]
 
@@ -165,7 +164,7 @@ def setup_cluster(
 def make_plan(graph: TaskGraph, cluster: Cluster, solver: str, seed: int, schedule: Schedule | None) -> Schedule:
     if schedule is not None:
         return schedule.validate(graph, cluster)
-    from solvers import plan
+    from hetflow.solvers import plan
 
     schedule = plan(graph, cluster, solver=solver, seed=seed)
     schedule.validate(graph, cluster)  # cheap (O(V + E)); a bad plan would run in a wrong order
@@ -270,7 +269,7 @@ def run_plan(
     Parameters
     ----------
     graph : TaskGraph
-        Tasks with ``cost`` and optionally ``op``/``params`` (:mod:`flows.ops`); tasks without ``op``
+        Tasks with ``cost`` and optionally ``op``/``params`` (:mod:`hetflow.flows.runtime.ops`); tasks without ``op``
         sleep ``cost[device] / speed * time_scale`` seconds (``emulate``).
     schedule : Schedule, optional
         A ready plan (validated against the cluster); default: plan with ``solver``.
@@ -282,7 +281,7 @@ def run_plan(
     client : distributed.Client, optional
         An already connected client (not closed by the flow).
     solver, seed : str, int
-        Planner (:func:`solvers.plan`); also used for re-plans after a worker dies.
+        Planner (:func:`hetflow.solvers.plan`); also used for re-plans after a worker dies.
     retries, retry_delay : int, float
         Re-runs of a raising task on its planned worker, and the pause before each.
     time_scale : float
@@ -310,9 +309,9 @@ def run_plan(
 
     Raises
     ------
-    taskgraph.errors.InvalidInput
+    hetflow.taskgraph.errors.InvalidInput
         Bad graph/cluster/schedule, or (``DeviceError``) a task that no surviving worker can run.
-    flows.executor.TaskFailed
+    hetflow.flows.runtime.executor.TaskFailed
         A task failed on every attempt.
     """
     if not isinstance(graph, TaskGraph):

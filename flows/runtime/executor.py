@@ -1,4 +1,4 @@
-"""Execute a :class:`~solvers.Schedule` on dask.distributed: every graph task is one plain Dask task.
+"""Execute a :class:`~hetflow.solvers.Schedule` on dask.distributed: every graph task is one plain Dask task.
 
 How a plan becomes Dask tasks (:class:`PlanExecutor`):
 
@@ -43,11 +43,11 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.dask_task import run_graph_task, warm_up
-from solvers.schedule import Schedule
-from taskgraph import Cluster, TaskGraph, check_runnable
-from taskgraph.dask_convert import GPU_RESOURCE, DaskSlot
-from taskgraph.errors import ClusterError, DeviceError, InvalidInput
+from hetflow.flows.runtime.worker import run_graph_task, warm_up
+from hetflow.solvers.schedule import Schedule
+from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
+from hetflow.taskgraph.dask_convert import GPU_RESOURCE, DaskSlot
+from hetflow.taskgraph.errors import ClusterError, DeviceError, InvalidInput
 
 __all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "run_graph_task", "dask_key"]
 
@@ -103,9 +103,9 @@ class PlanExecutor:
     cluster : Cluster
         The planned cluster; re-plans use ``cluster.without(dead workers)``.
     slots : mapping planned worker name -> DaskSlot
-        Where each planned worker lives (:func:`flows.dask_cluster.slot_map`).
+        Where each planned worker lives (:func:`hetflow.flows.runtime.cluster.slot_map`).
     solver, seed : str, int
-        Used to re-plan after a worker dies (:func:`solvers.plan`).
+        Used to re-plan after a worker dies (:func:`hetflow.solvers.plan`).
     retries : int
         Extra attempts of a raising task, on its planned worker.
     retry_delay : float
@@ -121,7 +121,7 @@ class PlanExecutor:
     timeout : float, optional
         Give up after this many seconds.
     planner : callable, optional
-        ``planner(graph, cluster) -> Schedule`` for re-plans (default: ``solvers.plan`` with solver/seed).
+        ``planner(graph, cluster) -> Schedule`` for re-plans (default: ``hetflow.solvers.plan`` with solver/seed).
     log : callable, optional
         ``log(message)`` for progress messages (Prefect's logger in the flow).
     """
@@ -221,7 +221,7 @@ class PlanExecutor:
     def _plan(self, graph: TaskGraph, cluster: Cluster) -> Schedule:
         if self.planner is not None:
             return self.planner(graph, cluster)
-        from solvers import plan
+        from hetflow.solvers import plan
 
         return plan(graph, cluster, solver=self.solver, seed=self.seed)
 

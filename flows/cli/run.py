@@ -7,7 +7,7 @@ Examples::
 
 With ``--cluster`` an embedded Dask cluster shaped like the file is started (one single-thread worker
 process per planned worker, ``GPU=1`` on gpu workers); with ``--address`` the running cluster's workers
-are discovered (:func:`taskgraph.dask_convert.cluster_from_dask`). Prints a summary; exit 0 on success,
+are discovered (:func:`hetflow.taskgraph.dask_convert.cluster_from_dask`). Prints a summary; exit 0 on success,
 2 on bad input (unreadable files, a task no worker can run, ...), 1 when the run itself fails.
 """
 
@@ -57,8 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph import Cluster, load_graph
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph import Cluster, load_graph
+    from hetflow.taskgraph.errors import InvalidInput
 
     for name in ("retries", "max_replans"):
         if getattr(args, name) < 0:
@@ -70,16 +70,16 @@ def run(args: argparse.Namespace) -> int:
     cluster = Cluster.load(args.cluster) if args.cluster else None
     schedule = None
     if args.schedule:
-        from solvers import Schedule
+        from hetflow.solvers import Schedule
 
         schedule = Schedule.load(args.schedule)
-    from solvers import solver_names
+    from hetflow.solvers import solver_names
 
     if args.solver not in solver_names():
         raise InvalidInput(f"unknown solver {args.solver!r}; choose one of {', '.join(solver_names())}")
 
-    from flows.executor import TaskFailed
-    from flows.flow import run_plan
+    from hetflow.flows.orchestration.flow import run_plan
+    from hetflow.flows.runtime.executor import TaskFailed
 
     try:
         record = run_plan(

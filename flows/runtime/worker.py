@@ -21,7 +21,7 @@ def run_graph_task(spec: tuple, *inputs: Any) -> Any:
     ``retry_delay`` seconds, and the exception propagates so that Dask's ``retries`` re-run the task.
     """
     task, op, params, device, worker, n_inputs, retry_delay, topic = spec
-    from flows.ops import call_op
+    from hetflow.flows.runtime.ops import call_op
 
     try:
         return call_op(op, inputs[:n_inputs], params, device=device, worker=worker, task=task)
@@ -46,8 +46,7 @@ def run_anywhere(spec: tuple, *inputs: Any) -> Any:
     """
     task, cost, time_scale = spec
     from distributed import get_worker
-
-    from flows.ops import emulate
+    from hetflow.flows.runtime.ops import emulate
 
     resources = get_worker().state.total_resources
     device = "gpu" if resources.get("GPU", 0) > 0 else "cpu"
@@ -59,6 +58,6 @@ def run_anywhere(spec: tuple, *inputs: Any) -> Any:
 
 def warm_up() -> bool:
     """Import what graph tasks need, once per worker process (``client.run(warm_up)``)."""
-    import flows.ops  # noqa: F401
+    import hetflow.flows.runtime.ops  # noqa: F401
 
     return True

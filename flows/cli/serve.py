@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     try:
         from prefect.client.schemas.schedules import CronSchedule
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         CronSchedule(cron=args.cron)
     except Exception:
         raise InvalidInput(f"--cron {args.cron!r} is not a valid cron expression") from None
-    from flows.serve import deployment, serve
+    from hetflow.flows.orchestration.serve import deployment, serve
 
     options = dict(
         cluster=args.cluster,

@@ -7,7 +7,7 @@ Example::
 prints one summary line (solver, makespan, lower bound, size, planning time) and writes DESIGN.md's
 schedule JSON (``solver``, ``makespan``, ``plan_seconds``, ``tasks[{task, worker, start, finish}]``).
 GRAPH is node-link JSON or a WfCommons WfFormat file. Imports stay light (no Prefect, no Dask) so the
-command starts fast; bad input raises :class:`taskgraph.InvalidInput`, which the CLI prints as one line
+command starts fast; bad input raises :class:`hetflow.taskgraph.InvalidInput`, which the CLI prints as one line
 and turns into exit status 2.
 """
 
@@ -22,7 +22,7 @@ __all__ = ["add_parser", "run", "default_solver"]
 
 def default_solver() -> str:
     """``dp`` when it is registered, else ``heft``."""
-    from solvers import solver_names
+    from hetflow.solvers import solver_names
 
     return "dp" if "dp" in solver_names() else "heft"
 
@@ -45,12 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph import Cluster, InvalidInput, load_graph
+    from hetflow.taskgraph import Cluster, InvalidInput, load_graph
 
     graph = load_graph(args.graph)  # input errors surface before the solvers (and scipy) load
     cluster = Cluster.load(args.cluster)
 
-    from solvers import lower_bound, plan
+    from hetflow.solvers import lower_bound, plan
 
     solver = args.solver or default_solver()
     schedule = plan(graph, cluster, solver=solver, seed=args.seed)

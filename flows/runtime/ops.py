@@ -25,14 +25,19 @@ import importlib
 import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register_op", "resolve_op", "call_op", "emulate", "OPS"]
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from hetflow.taskgraph import TaskGraph
+
+__all__ = ["register_op", "resolve_op", "call_op", "emulate", "emulated", "reference_results", "OPS"]
 
 OPS: dict[str, Callable[..., Any]] = {}
 
 # Modules that register ops when imported, by op-name prefix.
-_PROVIDERS = {"llm.": "flows.llm_ops"}
+_PROVIDERS = {"llm.": "hetflow.flows.llm.ops"}
 
 
 def register_op(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -83,3 +88,36 @@ def emulate(*inputs: Any, seconds: float = 0.0, task: Any = None, **_: Any) -> s
     for x in inputs:
         h.update(repr(x).encode())
     return h.hexdigest()[:16]
+
+
+def emulated(graph: TaskGraph) -> TaskGraph:
+    """A copy of ``graph`` without ``op``/``params``: every task sleeps its planned duration (``emulate``)."""
+    import networkx as nx
+    from hetflow.taskgraph import TaskGraph
+
+    G = nx.DiGraph(**graph.G.graph)
+    for t, data in graph.G.nodes(data=True):
+        G.add_node(t, **{k: v for k, v in data.items() if k not in ("op", "params")})
+    for v in graph.G:  # edges child by child: keeps each task's parent order (the order of its inputs)
+        for u, data in graph.G.pred[v].items():
+            G.add_edge(u, v, **data)
+    return TaskGraph(G, validate=False)
+
+
+def reference_results(graph: TaskGraph) -> dict[Hashable, Any]:
+    """Sink results of running every task in this process, in topological order, without Dask or sleeps.
+
+    The fault-free reference for emulated graphs (``emulate`` digests do not depend on where or how long
+    a task ran). Ops get ``device`` = the task's cheapest device class and ``worker="local"``.
+    """
+    values: dict[Hashable, Any] = {}
+    for t in graph.tasks:
+        data = graph.G.nodes[t]
+        op, params = data.get("op"), dict(data.get("params") or {})
+        if op is None:
+            params = {"seconds": 0.0}
+        cost = graph.cost(t)
+        device = min(cost, key=cost.__getitem__)
+        inputs = [values[q] for q in graph.parents(t)]
+        values[t] = call_op(op, inputs, params, device=device, worker="local", task=t)
+    return {s: values[s] for s in graph.sinks}

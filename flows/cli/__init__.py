@@ -1,8 +1,8 @@
 """The ``hetflow`` command line.
 
-Each subcommand lives in its own module ``flows.cmd_<name>`` exposing ``add_parser(subparsers)`` (which
+Each subcommand lives in its own module ``hetflow.flows.cli.<name>`` exposing ``add_parser(subparsers)`` (which
 registers the subcommand and sets ``func``) and keeps heavy imports (Prefect, Dask, torch) inside the
-function it runs, so ``hetflow plan`` starts fast. Bad input (:class:`taskgraph.InvalidInput`, or a
+function it runs, so ``hetflow plan`` starts fast. Bad input (:class:`hetflow.taskgraph.InvalidInput`, or a
 missing file) prints one line on stderr and exits 2, never a traceback.
 """
 
@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from taskgraph.errors import InvalidInput
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["main", "build_parser"]
 
@@ -30,9 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"flows.cmd_{name}")
+            module = importlib.import_module(f"hetflow.flows.cli.{name}")
         except ModuleNotFoundError as e:
-            if e.name != f"flows.cmd_{name}":
+            if e.name != f"hetflow.flows.cli.{name}":
                 raise
             continue
         module.add_parser(sub)
@@ -50,6 +50,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("hetflow: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

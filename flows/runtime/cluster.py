@@ -1,10 +1,10 @@
-"""Dask clusters for hetflow: an embedded cluster shaped like a plan's :class:`~taskgraph.Cluster`, or a
+"""Dask clusters for hetflow: an embedded cluster shaped like a plan's :class:`~hetflow.taskgraph.Cluster`, or a
 connection to a running scheduler, plus the map from planned workers to Dask addresses.
 
 The embedded cluster has one Dask worker *process* per planned worker (so a worker can be killed by its
 pid), named like the planned worker, with ``nthreads=1`` and the device class as a Dask resource
 (``GPU=1`` for ``gpu`` workers, ``CPU=1`` for ``cpu`` ones; ``SPEED=s`` when the speed is not 1). That is
-exactly what :func:`taskgraph.dask_convert.cluster_from_dask` reads back, so discovery round-trips.
+exactly what :func:`hetflow.taskgraph.dask_convert.cluster_from_dask` reads back, so discovery round-trips.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from taskgraph import Cluster
-from taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, dask_slots
-from taskgraph.errors import ClusterError
+from hetflow.taskgraph import Cluster
+from hetflow.taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, dask_slots
+from hetflow.taskgraph.errors import ClusterError
 
 __all__ = [
     "worker_resources",
@@ -166,7 +166,7 @@ def open_session(
         except OSError as e:
             raise ClusterError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from None
     if local is None:
-        from taskgraph.dask_convert import cluster_from_dask
+        from hetflow.taskgraph.dask_convert import cluster_from_dask
 
         bandwidth = cluster.bandwidth if cluster is not None else 1e9
         latency = cluster.latency if cluster is not None else 0.0

@@ -10,7 +10,7 @@ Typical use (a long-running process next to ``prefect server start``)::
 
 or in Python::
 
-    from flows.serve import run_graph_file
+    from hetflow.flows.orchestration.serve import run_graph_file
     run_graph_file.serve(name="nightly", cron="0 2 * * *", parameters={"graph": "/abs/graph.json", ...})
 
 ``deployment(...)`` builds the same deployment without serving it (``.apply()`` registers it; a served
@@ -42,13 +42,13 @@ def run_graph_file(
     emulate: bool = False,
     out_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Load ``graph`` (and ``cluster``), run :func:`flows.flow.run_plan` as a subflow, return its summary.
+    """Load ``graph`` (and ``cluster``), run :func:`~hetflow.flows.run_plan` as a subflow, return its summary.
 
     ``cluster`` is a cluster JSON path (embedded Dask cluster); ``address`` a running scheduler. Without
     either, the embedded default cluster (1 GPU + 3 CPU workers) is used.
     """
-    from flows.flow import run_plan
-    from taskgraph import Cluster, load_graph
+    from hetflow.flows.orchestration.flow import run_plan
+    from hetflow.taskgraph import Cluster, load_graph
 
     record = run_plan(
         load_graph(graph),
@@ -66,7 +66,7 @@ def run_graph_file(
 
 
 def _parameters(graph: str, cluster: str | None, address: str | None, **options: Any) -> dict[str, Any]:
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     if cluster and address:
         raise InvalidInput("give a cluster file or a scheduler address, not both")
@@ -91,12 +91,11 @@ def deployment(
     """A ``RunnerDeployment`` of :func:`run_graph_file` on a cron schedule (call ``.apply()`` to register).
 
     ``options`` are further flow parameters (``solver``, ``time_scale``, ``emulate``, ...). The entrypoint
-    is the module path ``flows.serve.run_graph_file``, so runs work from any directory where hetflow is
-    importable.
+    is the module path ``hetflow.flows.orchestration.serve.run_graph_file``, so runs work from any directory
+    where hetflow is importable.
     """
+    from hetflow.taskgraph import load_graph
     from prefect.deployments.runner import EntrypointType
-
-    from taskgraph import load_graph
 
     load_graph(graph)  # fail now on a bad file, not at 2 a.m.
     return run_graph_file.to_deployment(

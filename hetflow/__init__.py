@@ -1,0 +1,75 @@
+"""hetflow: plan task graphs onto heterogeneous GPU/CPU Dask clusters, and run the plans with Prefect.
+
+The public face of three packages that live in the repository's top-level folders:
+
+* :mod:`hetflow.taskgraph` — :class:`TaskGraph` (a networkx DAG with per-device-class costs and edge bytes),
+  :class:`Cluster`, file formats, generators and the LLM workload (:mod:`hetflow.workloads`);
+* :mod:`hetflow.solvers` — :func:`plan` (``dp``, HEFT, CPOP, PEFT, exact, CP-SAT, ...) and :func:`lower_bound`;
+* :mod:`hetflow.flows` — :func:`run_plan` (a Prefect flow over dask.distributed) and the ``hetflow`` CLI.
+
+Examples
+--------
+>>> import hetflow as hf
+>>> g = hf.TaskGraph(name="two")
+>>> g.add_task("pre", {"cpu": 2.0})
+>>> g.add_task("embed", {"cpu": 8.0, "gpu": 1.0})
+>>> g.add_edge("pre", "embed", bytes=1e6)
+>>> cluster = hf.Cluster.local(gpus=1, cpus=1)
+>>> hf.plan(g, cluster, solver="heft").makespan
+3.001
+>>> hf.lower_bound(g, cluster) <= 3.001
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hetflow.solvers import Schedule, lower_bound, plan, register_solver, solver_names
+from hetflow.taskgraph import (
+    Cluster,
+    InvalidInput,
+    TaskGraph,
+    Worker,
+    load_graph,
+    save_graph,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TaskGraph",
+    "Cluster",
+    "Worker",
+    "Schedule",
+    "InvalidInput",
+    "load_graph",
+    "save_graph",
+    "plan",
+    "lower_bound",
+    "solver_names",
+    "register_solver",
+    "run_plan",
+    "workloads",
+    "generators",
+]
+
+# Heavy or optional parts load on first use: Prefect and Dask for running, numpy-heavy generators.
+_LAZY = {
+    "run_plan": ("hetflow.flows", "run_plan"),
+    "workloads": ("hetflow.taskgraph.workloads", None),
+    "generators": ("hetflow.taskgraph.generators", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = importlib.import_module(module)
+        return value if attr is None else getattr(value, attr)
+    raise AttributeError(f"module 'hetflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -24,7 +24,24 @@ True
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+
+def _source_tree_path() -> list[str]:
+    """The repository root when this file runs from a source checkout, else nothing.
+
+    In a checkout, ``hetflow.taskgraph`` & co. are the top-level folders beside ``hetflow/``; searching the
+    root too makes them resolve from the same tree as this file (a second checkout run from its own root, or
+    with ``PYTHONPATH`` pointing at it, never mixes in the editable install's files). Installed wheels hold
+    the subpackages inside ``hetflow/`` and need nothing.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    marks = ("pyproject.toml", "taskgraph", "solvers", "flows")
+    return [root] if all(os.path.exists(os.path.join(root, m)) for m in marks) else []
+
+
+__path__ = [*__path__, *_source_tree_path()]
 
 from hetflow.solvers import Schedule, lower_bound, plan, register_solver, solver_names
 from hetflow.taskgraph import (

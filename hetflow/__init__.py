@@ -41,10 +41,10 @@ def _source_tree_path() -> list[str]:
     return [root] if all(os.path.exists(os.path.join(root, m)) for m in marks) else []
 
 
-__path__ = [*__path__, *_source_tree_path()]
+__path__ = [*__path__, *_source_tree_path()]  # before the imports below: they resolve through it
 
-from hetflow.solvers import Schedule, lower_bound, plan, register_solver, solver_names
-from hetflow.taskgraph import (
+from hetflow.solvers import Schedule, lower_bound, plan, register_solver, solver_names  # noqa: E402
+from hetflow.taskgraph import (  # noqa: E402
     Cluster,
     InvalidInput,
     TaskGraph,

@@ -68,6 +68,10 @@ __all__ = [
     "solver_names",
     "register_solver",
     "run_plan",
+    "compute",
+    "plan_dask",
+    "annotate",
+    "CostStore",
     "workloads",
     "generators",
 ]
@@ -75,6 +79,10 @@ __all__ = [
 # Heavy or optional parts load on first use: Prefect and Dask for running, numpy-heavy generators.
 _LAZY = {
     "run_plan": ("hetflow.flows", "run_plan"),
+    "compute": ("hetflow.flows.compute", "compute"),
+    "plan_dask": ("hetflow.flows.compute", "plan_dask"),
+    "annotate": ("hetflow.taskgraph.dask_graph", "annotate"),
+    "CostStore": ("hetflow.taskgraph.coststore", "CostStore"),
     "workloads": ("hetflow.taskgraph.workloads", None),
     "generators": ("hetflow.taskgraph.generators", None),
 }

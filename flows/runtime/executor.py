@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +49,15 @@ from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
 from hetflow.taskgraph.dask_convert import GPU_RESOURCE, DaskSlot
 from hetflow.taskgraph.errors import ClusterError, DeviceError, InvalidInput
 
-__all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "run_graph_task", "dask_key"]
+__all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "UnknownOpError", "run_graph_task", "dask_key"]
 
 
 class TaskFailed(RuntimeError):
     """A graph task raised on every attempt, or the run could not recover from lost workers."""
+
+
+class UnknownOpError(InvalidInput):
+    """A task's op name cannot be resolved on a worker that is planned to run it (nothing was run)."""
 
 
 def dask_key(graph: TaskGraph, task: Hashable, tag: str, round_: int = 0) -> str:
@@ -124,6 +128,12 @@ class PlanExecutor:
         ``planner(graph, cluster) -> Schedule`` for re-plans (default: ``hetflow.solvers.plan`` with solver/seed).
     log : callable, optional
         ``log(message)`` for progress messages (Prefect's logger in the flow).
+    nodes : mapping task -> dask.task_spec.GraphNode, optional
+        Tasks that are Dask tasks of a user's collection (:mod:`hetflow.taskgraph.dask_graph`): submitted
+        as they are (their own function and arguments) under their own key, pinned like any graph task;
+        re-planned rounds rename them ``<name>-r<round>``. Their failures are not counted as events.
+    outputs : sequence of tasks, optional
+        The tasks whose results :meth:`run` returns (default: the graph's sinks).
     """
 
     def __init__(
@@ -144,6 +154,8 @@ class PlanExecutor:
         timeout: float | None = None,
         planner: Callable[[TaskGraph, Cluster], Schedule] | None = None,
         log: Callable[[str], None] | None = None,
+        nodes: Mapping[Hashable, Any] | None = None,
+        outputs: Sequence[Hashable] | None = None,
     ):
         if retries < 0 or retry_delay < 0 or time_scale < 0:
             raise InvalidInput("retries, retry_delay and time_scale must be >= 0")
@@ -154,6 +166,8 @@ class PlanExecutor:
         self.poll_interval, self.timeout = poll_interval, timeout
         self.planner = planner
         self.log = log or (lambda message: None)
+        self.nodes = dict(nodes or {})
+        self.outputs = list(outputs) if outputs is not None else graph.sinks
         self.tag = uuid.uuid4().hex[:8]
         self.topic = f"hetflow-{self.tag}"
         self.placed: dict[Hashable, str] = {}  # task -> planned worker of its latest submission
@@ -185,7 +199,9 @@ class PlanExecutor:
         n = len(rank)
         # plan order, made topological (a zero-length parent may share its child's start time)
         order = list(nx.lexicographical_topological_sort(graph.G.subgraph(rank), key=rank.__getitem__))
-        keys: dict[Hashable, str] = {t: dask_key(graph, t, self.tag, round_) for t in order}
+        keys: dict[Hashable, Any] = {
+            t: (_round_key(t, round_) if t in self.nodes else dask_key(graph, t, self.tag, round_)) for t in order
+        }
         if len(set(keys.values())) < len(keys):
             seen: dict[str, Hashable] = {}
             for t, k in keys.items():
@@ -200,12 +216,18 @@ class PlanExecutor:
             p = schedule.by_task[t]
             slot = self.slots[p.worker]
             self.placed[t] = p.worker
-            parents = [TaskRef(key_of[q]) for q in graph.parents(t)]
-            extra = [TaskRef(previous[p.worker])] if self.strict_order and p.worker in previous else []
-            key = previous[p.worker] = keys[t]
-            spec = DataNode(None, self._spec(t, slot, len(parents)))
+            key = keys[t]
+            if t in self.nodes:  # a user's Dask task: as it is, its inputs renamed to this run's keys
+                subs = {q: key_of[q] for q in graph.parents(t) if key_of[q] != q}
+                node = self.nodes[t].substitute(subs, key=key) if subs or key != t else self.nodes[t]
+            else:
+                parents = [TaskRef(key_of[q]) for q in graph.parents(t)]
+                extra = [TaskRef(previous[p.worker])] if self.strict_order and p.worker in previous else []
+                spec = DataNode(None, self._spec(t, slot, len(parents)))
+                node = Task(key, run_graph_task, spec, *parents, *extra)
+            previous[p.worker] = key
             gpu = slot.shared and slot.worker.device == "gpu"  # shared worker: GPU=1 caps its gpu tasks
-            tasks.append((key, Task(key, run_graph_task, spec, *parents, *extra), slot.address, n - rank[t], gpu))
+            tasks.append((key, node, slot.address, n - rank[t], gpu))
         cut = self.first_chunk * len(schedule.workers)
         for part, chunk in enumerate((tasks[:cut], tasks[cut:])):
             if chunk:
@@ -236,11 +258,12 @@ class PlanExecutor:
             raise ClusterError(f"the schedule uses worker {missing[0]!r}, which the Dask cluster does not have")
         client.get_task_stream(count=0)  # make sure the scheduler records the task stream
         client.run(warm_up)  # imports on every worker now, not inside the first timed task
+        self._check_ops(schedule)
         futures: dict[Hashable, Any] = {}
         final_round: dict[Hashable, int] = dict.fromkeys(graph.tasks, 0)
         dead: set[str] = set()
         results: dict[Hashable, Any] = {}
-        sinks = graph.sinks
+        sinks = self.outputs
         t0 = time.time()
         keys = self._submit(schedule, 0, futures)
         submit_seconds = time.time() - t0
@@ -298,6 +321,25 @@ class PlanExecutor:
             {s: results[s] for s in sinks}, rounds, final_key, final_round, t0, wall, submit_seconds, failures, stream
         )
 
+    def _check_ops(self, schedule: Schedule) -> None:
+        """Fail at once, before anything runs, when a planned worker cannot resolve a task's op name."""
+        names = sorted({op for t, op in self.graph.G.nodes(data="op") if isinstance(op, str) and t not in self.nodes})
+        if not names:
+            return
+        from hetflow.flows.runtime.ops import missing_ops
+
+        addresses = sorted({self.slots[w].address for w in schedule.workers})
+        missing = self.client.run(missing_ops, names, workers=addresses)
+        for address in addresses:
+            if missing.get(address):
+                op = missing[address][0]
+                task = next(t for t, o in self.graph.G.nodes(data="op") if o == op)
+                raise UnknownOpError(
+                    f"op {op!r} of task {task!r} is not registered on Dask worker {address}: register it with "
+                    "register_op in a module the workers import (client.upload_file), or make the op the "
+                    "function itself (Python API)"
+                )
+
     def _raise_failure(self, task: Hashable, future: Any) -> None:
         exc = future.exception()
         raise TaskFailed(
@@ -323,10 +365,11 @@ class PlanExecutor:
             if any(h in alive for h in holders):
                 available.add(by_key[key])
         needed: set[Hashable] = set()
+        wanted = set(self.outputs)
         for t in reversed(graph.tasks):
             if t in available:
                 continue
-            if graph.G.out_degree(t) == 0 or any(c in needed for c in graph.G.successors(t)):
+            if t in wanted or any(c in needed for c in graph.G.successors(t)):
                 needed.add(t)
         for t in [t for t in futures if t not in available]:
             futures.pop(t).release()  # release, not cancel: cancel would cascade to finished dependents
@@ -365,6 +408,15 @@ def _annotated_graph(tasks: list[tuple[str, Any, str, int, bool]], name: str) ->
             layers[layer] = MaterializedLayer(mapping, annotations={**annotations, **extra})
             deps[layer] = set()
     return HighLevelGraph(layers, deps)
+
+
+def _round_key(key: Any, round_: int) -> Any:
+    """A user's Dask key in re-plan round ``round_``: ``name`` -> ``name-r<round>`` (tuples keep their index)."""
+    if not round_:
+        return key
+    if isinstance(key, tuple):
+        return (f"{key[0]}-r{round_}", *key[1:])
+    return f"{key}-r{round_}"
 
 
 async def _gather(client: Any, futures: list[Any], timeout: float) -> list[Any]:

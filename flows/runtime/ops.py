@@ -1,6 +1,7 @@
 """What a graph task runs: a registry of *ops* by name.
 
-A task node may carry ``op`` (a registered name) and ``params`` (a JSON-able dict). The executor calls::
+A task node may carry ``op`` — a registered name, or (from Python) any function, which Dask ships to the
+workers with its own serialisation — and ``params`` (a JSON-able dict). The executor calls::
 
     fn(*parent_results, **params, **context)
 
@@ -32,7 +33,17 @@ if TYPE_CHECKING:
 
     from hetflow.taskgraph import TaskGraph
 
-__all__ = ["register_op", "resolve_op", "call_op", "emulate", "emulated", "reference_results", "OPS"]
+__all__ = [
+    "register_op",
+    "resolve_op",
+    "call_op",
+    "emulate",
+    "emulated",
+    "reference_results",
+    "missing_ops",
+    "UnknownOp",
+    "OPS",
+]
 
 OPS: dict[str, Callable[..., Any]] = {}
 
@@ -50,22 +61,41 @@ def register_op(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return deco
 
 
-def resolve_op(name: str | None) -> Callable[..., Any]:
-    """The function registered as ``name`` (``None`` means :func:`emulate`)."""
-    if name is None:
+class UnknownOp(LookupError):
+    """An op name that no registered function (and no provider module) answers to, here."""
+
+
+def resolve_op(op: str | Callable[..., Any] | None) -> Callable[..., Any]:
+    """The function for ``op``: a callable is itself, a name is looked up (``None`` means :func:`emulate`).
+
+    Raises
+    ------
+    UnknownOp
+        ``op`` is a name nothing registered in this process.
+    """
+    if op is None:
         return emulate
-    if name not in OPS:
+    if callable(op):
+        return op
+    if op not in OPS:
         for prefix, module in _PROVIDERS.items():
-            if name.startswith(prefix):
+            if op.startswith(prefix):
                 importlib.import_module(module)
-    if name not in OPS:
-        raise KeyError(f"unknown op {name!r}; registered: {', '.join(sorted(OPS)) or 'none'}")
-    return OPS[name]
+    if op not in OPS:
+        raise UnknownOp(
+            f"unknown op {op!r} (registered: {', '.join(sorted(OPS)) or 'none'}); register it with "
+            "register_op in a module the Dask workers import (e.g. client.upload_file), or make the task's "
+            "op the function itself"
+        )
+    return OPS[op]
 
 
-def call_op(name: str | None, inputs: Sequence[Any], params: Mapping[str, Any] | None, **context: Any) -> Any:
-    """Run op ``name`` on ``inputs`` with ``params`` plus whichever ``context`` keywords it accepts."""
-    fn = resolve_op(name)
+def call_op(
+    op: str | Callable[..., Any] | None, inputs: Sequence[Any], params: Mapping[str, Any] | None, **context: Any
+) -> Any:
+    """Run ``op`` (a registered name or a function) on ``inputs`` with ``params`` plus the ``context``
+    keywords it accepts."""
+    fn = resolve_op(op)
     kwargs = dict(params or {})
     signature = inspect.signature(fn)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
@@ -121,3 +151,14 @@ def reference_results(graph: TaskGraph) -> dict[Hashable, Any]:
         inputs = [values[q] for q in graph.parents(t)]
         values[t] = call_op(op, inputs, params, device=device, worker="local", task=t)
     return {s: values[s] for s in graph.sinks}
+
+
+def missing_ops(names: Sequence[str]) -> list[str]:
+    """The op names among ``names`` that this process cannot resolve (run on each worker before a run)."""
+    missing = []
+    for name in names:
+        try:
+            resolve_op(name)
+        except UnknownOp:
+            missing.append(name)
+    return missing

@@ -1,0 +1,312 @@
+"""Plan and run any Dask computation: :func:`compute` is ``dask.compute`` with a planner in front.
+
+``dask.compute`` hands the graph to Dask's scheduler, which places each task greedily when it becomes
+ready (earliest start, work stealing, ``resources=`` as hard constraints). :func:`compute` builds the same
+optimised graph, plans all of it up front onto the client's workers (the GPU-class and CPU-class workers
+that :mod:`hetflow.taskgraph.dask_convert` discovers) with a hetflow solver, and submits every Dask task
+unchanged — the user's own functions, shipped by Dask's serialisation — pinned to its planned worker with
+the planned order as priorities. Results, return convention and keys are ``dask.compute``'s.
+
+Costs come from the cost store (:mod:`hetflow.taskgraph.coststore`): each run measures every task (Dask's
+task stream) and feeds the store, so the second run of a pipeline is planned from the first one's
+measurements. Kinds never measured get a fallback and a warning naming them. Per-class costs can also be
+given with :func:`hetflow.annotate` (``cost=``), and ``dask.annotate(resources={"GPU": 1})`` keeps tasks on
+GPU-class workers, as with Dask.
+
+Examples
+--------
+A user function on a LocalCluster of one GPU-class and two CPU workers (``client=None`` starts that
+embedded cluster, or uses the current ``distributed`` client)::
+
+    import dask, hetflow
+
+    @dask.delayed
+    def embed(batch): ...
+
+    with dask.annotate(resources={"GPU": 1}):
+        vectors = [embed(b) for b in batches]
+    (total,) = hetflow.compute(dask.delayed(sum)(vectors))
+
+:func:`plan_dask` returns the graph and the plan without running anything.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import warnings
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from hetflow.solvers import plan as plan_graph
+from hetflow.solvers.registry import check_solver_name
+from hetflow.solvers.schedule import Schedule
+from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
+from hetflow.taskgraph.coststore import CostStore
+from hetflow.taskgraph.dask_graph import DaskWork, from_collections
+from hetflow.taskgraph.errors import DeviceError, InvalidInput
+
+__all__ = ["compute", "plan_dask", "ComputeReport", "UnmeasuredCostWarning", "embedded_client"]
+
+
+class UnmeasuredCostWarning(UserWarning):
+    """Some task kinds were planned with fallback costs: nothing has measured them yet."""
+
+
+@dataclass
+class ComputeReport:
+    """What the last :func:`compute` of this process did (``hetflow.compute.last_report``)."""
+
+    graph: TaskGraph
+    schedule: Schedule
+    planned_makespan: float
+    wall_seconds: float
+    unknown_kinds: list[str]
+    replans: int
+
+    @property
+    def ratio(self) -> float:
+        """Wall time over planned makespan."""
+        return self.wall_seconds / self.planned_makespan if self.planned_makespan > 0 else float("nan")
+
+
+_last: dict[str, ComputeReport] = {}
+
+
+def last_report() -> ComputeReport | None:
+    """The :class:`ComputeReport` of this process's last :func:`compute`, or None."""
+    return _last.get("report")
+
+
+# -- the cluster ---------------------------------------------------------------------------------
+class _Embedded:
+    """The embedded LocalCluster (1 GPU-class + 3 CPU workers), started on first use, closed at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._session: Any = None
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._session is None or self._session.client.status != "running":
+                from hetflow.flows.runtime.cluster import open_session
+
+                self._session = open_session(Cluster.local(gpus=1, cpus=3), dashboard_address=None)
+                atexit.register(self.close)
+            return self._session.client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+
+_EMBEDDED = _Embedded()
+
+
+def embedded_client() -> Any:
+    """The client of hetflow's embedded cluster (started on first call, closed when Python exits)."""
+    return _EMBEDDED.client()
+
+
+def _resolve_client(client: Any) -> Any:
+    if client is not None:
+        return client
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:  # no current client: the embedded default
+        return embedded_client()
+
+
+def _resolve_store(costs: Any) -> CostStore | None:
+    if costs is None or costs == "given":
+        return None
+    if costs == "learned":
+        return CostStore.load()
+    if isinstance(costs, CostStore):
+        return costs
+    if isinstance(costs, str) or hasattr(costs, "__fspath__"):
+        return CostStore.load(costs)
+    raise InvalidInput(f"costs={costs!r}: use 'learned', 'given', a CostStore or a cost-store path")
+
+
+def _cluster_of(target: Any) -> tuple[Cluster, dict[str, Any] | None]:
+    """``(Cluster, slots)`` of a Cluster (no slots) or a connected client."""
+    if isinstance(target, Cluster):
+        return target, None
+    from hetflow.flows.runtime.cluster import slot_map
+
+    slots = slot_map(target)
+    return Cluster([s.worker for s in slots.values()]), slots
+
+
+def _check_devices(work: DaskWork, cluster: Cluster) -> None:
+    classes = {w.device for w in cluster.workers}
+    for key, devices in work.annotated.items():
+        if not classes & set(devices):
+            wanted = " or ".join(devices)
+            raise DeviceError(
+                f"Dask task {key!r} is annotated to run on {wanted}, but no worker of the cluster is "
+                f"({', '.join(sorted(classes))})"
+            )
+
+
+def _prepared(work: DaskWork, cluster: Cluster, store: CostStore | None) -> tuple[TaskGraph, list[str]]:
+    """The graph to plan: learned costs applied, classes the cluster lacks dropped from unannotated tasks."""
+    _check_devices(work, cluster)
+    graph, unknown = work.graph, []
+    if store is not None:
+        applied = store.apply(graph)
+        graph, unknown = applied.graph, applied.unknown_kinds
+    classes = {w.device for w in cluster.workers}
+    for t, data in graph.G.nodes(data=True):
+        if t not in work.annotated and set(data["cost"]) - classes:
+            data["cost"] = {d: s for d, s in data["cost"].items() if d in classes} or data["cost"]
+    check_runnable(graph, cluster)
+    if unknown:
+        warnings.warn(
+            f"hetflow: no measured costs for task kinds {', '.join(unknown)}; planned with the mean of known "
+            "kinds (or 10 ms). This run measures them for the next one.",
+            UnmeasuredCostWarning,
+            stacklevel=3,
+        )
+    return graph, unknown
+
+
+def plan_dask(
+    *collections: Any,
+    cluster_or_client: Any = None,
+    solver: str = "dp",
+    costs: Any = "learned",
+    seed: int = 0,
+    optimize_graph: bool = True,
+    traverse: bool = True,
+    **solver_options: Any,
+) -> tuple[TaskGraph, Schedule]:
+    """Plan Dask collections without running them: ``(TaskGraph, Schedule)``.
+
+    Parameters
+    ----------
+    *collections
+        What ``dask.compute`` would take.
+    cluster_or_client : Cluster or distributed.Client, optional
+        The workers to plan onto (default: the current client, else the embedded cluster).
+    solver, seed, **solver_options
+        See :func:`hetflow.plan`.
+    costs : "learned", "given", CostStore or path
+        Where task costs come from (default: the cost store at its default path).
+    optimize_graph, traverse : bool
+        As in ``dask.compute``.
+
+    Examples
+    --------
+    >>> import dask, hetflow as hf
+    >>> x = dask.delayed(sum)([dask.delayed(abs)(-i) for i in range(4)])
+    >>> graph, schedule = hf.plan_dask(x, cluster_or_client=hf.Cluster.local(1, 2), costs="given")
+    >>> len(graph), len(schedule)
+    (5, 5)
+    """
+    check_solver_name(solver)
+    work = from_collections(*collections, optimize_graph=optimize_graph, traverse=traverse)
+    target = cluster_or_client if cluster_or_client is not None else _resolve_client(None)
+    cluster, _ = _cluster_of(target)
+    graph, _ = _prepared(work, cluster, _resolve_store(costs))
+    return graph, plan_graph(graph, cluster, solver=solver, seed=seed, **solver_options)
+
+
+def compute(
+    *args: Any,
+    client: Any = None,
+    solver: str = "dp",
+    costs: Any = "learned",
+    seed: int = 0,
+    traverse: bool = True,
+    optimize_graph: bool = True,
+    retries: int = 0,
+    **kwargs: Any,
+) -> tuple:
+    """Compute Dask collections like ``dask.compute``, planned onto the client's GPU/CPU workers.
+
+    Parameters
+    ----------
+    *args
+        Dask collections (array, dataframe, bag, delayed, anything with ``__dask_graph__``), also inside
+        Python containers; other values pass through unchanged, as with ``dask.compute``.
+    client : distributed.Client, optional
+        Default: the current client, else hetflow's embedded cluster (1 GPU-class + 3 CPU workers).
+    solver, seed : str, int
+        The planner (:func:`hetflow.plan`); also used to re-plan when a worker dies.
+    costs : "learned", "given", CostStore or path
+        "learned" (default) plans with the cost store at its default path and adds this run's
+        measurements to it; a CostStore or path does the same with that store; "given" uses only the
+        graph's annotations and placeholders and learns nothing.
+    traverse, optimize_graph : bool
+        As in ``dask.compute``.
+    retries : int
+        Extra attempts of a failing task on its planned worker.
+    **kwargs
+        Anything else ``dask.compute`` would pass to a scheduler is refused (placement is the plan's).
+
+    Returns
+    -------
+    tuple
+        What ``dask.compute(*args)`` returns.
+
+    Raises
+    ------
+    hetflow.InvalidInput
+        Bad arguments, a cycle, an annotation naming a device class no worker has, a corrupt cost store.
+    hetflow.flows.runtime.executor.TaskFailed
+        A task failed on every attempt (its exception is chained).
+    """
+    if kwargs:
+        names = ", ".join(sorted(kwargs))
+        raise InvalidInput(f"hetflow.compute does not take {names}: placement and order come from the plan")
+    if retries < 0:
+        raise InvalidInput(f"retries={retries!r} must be >= 0")
+    check_solver_name(solver)
+    try:
+        work = from_collections(*args, optimize_graph=optimize_graph, traverse=traverse)
+    except InvalidInput as e:
+        if "nothing to compute" in str(e):
+            return args
+        raise
+    store = _resolve_store(costs)
+    client = _resolve_client(client)
+    cluster, slots = _cluster_of(client)
+    graph, unknown = _prepared(work, cluster, store)
+    schedule = plan_graph(graph, cluster, solver=solver, seed=seed)
+    execution = _execute(client, graph, cluster, slots, schedule, work, solver, seed, retries)
+    if store is not None:
+        from hetflow.flows.runtime.learning import device_by_address, learn, measure
+
+        where = device_by_address(slots)
+        learn(store, measure(graph, execution.stream, lambda t, r: where.get(r.get("worker")), execution.final_key))
+    _last["report"] = ComputeReport(
+        graph, schedule, schedule.makespan, execution.wall_seconds, unknown, len(execution.replans)
+    )
+    return work.repack([execution.results[k] for k in work.outputs])
+
+
+def _execute(
+    client: Any,
+    graph: TaskGraph,
+    cluster: Cluster,
+    slots: dict[str, Any],
+    schedule: Schedule,
+    work: DaskWork,
+    solver: str,
+    seed: int,
+    retries: int,
+) -> Any:
+    from hetflow.flows.runtime.executor import PlanExecutor
+
+    outputs: list[Hashable] = list(dict.fromkeys(work.outputs))
+    executor = PlanExecutor(
+        client, graph, cluster, slots, solver=solver, seed=seed, retries=retries, nodes=work.nodes, outputs=outputs
+    )
+    return executor.run(schedule)

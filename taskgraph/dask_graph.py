@@ -1,0 +1,296 @@
+"""Dask collections as hetflow task graphs: one graph task per Dask task of the optimised graph.
+
+:func:`from_collections` does what ``dask.compute`` does before it hands a graph to a scheduler — find
+the collections among the arguments, build their graph, optimise it (blockwise fusion, culling) and add
+the finalize step — and then describes the result as a :class:`~hetflow.taskgraph.TaskGraph`:
+
+* **tasks** are the Dask keys of the optimised graph (tuples such as ``('sum-3f2a…', 0, 1)`` stay tuples);
+  their ``kind`` is Dask's key prefix (:func:`dask.utils.key_split`), so costs learned for ``"sum"`` on one
+  run plan the next run's ``"sum"`` tasks;
+* **edges** are Dask's dependencies; keys that a task depends on but the graph does not compute (results
+  the user persisted, futures) are *external*: nothing plans or recomputes them, the scheduler already has
+  them;
+* **device classes** come from the user's Dask annotations, read before optimisation (Dask's fusion and
+  dask-dataframe's query planning drop them, hetflow carries them onto the fused tasks):
+  ``dask.annotate(resources={"GPU": 1})`` means gpu-only, ``resources={"CPU": 1}`` cpu-only, and
+  ``dask.annotate(hetflow={"cost": {"cpu": 2.0, "gpu": 0.1}})`` (or :func:`annotate`) gives per-class
+  costs — a class it leaves out cannot run the task. A fused task takes the strictest annotation among
+  the tasks fused into it.
+* **costs** of tasks without a cost annotation are placeholders (:data:`UNKNOWN_COST` on every allowed
+  class, marked ``cost_source="unknown"``); the caller fills them from a cost store
+  (:class:`~hetflow.taskgraph.coststore.CostStore`) or calibrates.
+
+The Dask task objects themselves (``dask.task_spec.GraphNode``: the user's function and arguments, shipped
+by Dask's own serialisation) stay in :attr:`DaskWork.nodes`; the executor submits them unchanged, pinned to
+the planned worker.
+
+Examples
+--------
+>>> import dask
+>>> @dask.delayed
+... def inc(x):
+...     return x + 1
+>>> with annotate(cost={"gpu": 0.5}):
+...     y = inc(1)
+>>> work = from_collections(inc(y))
+>>> sorted(work.graph.kind(t) for t in work.graph.tasks)
+['inc', 'inc']
+>>> work.graph.cost(next(t for t in work.graph.tasks if work.graph.cost(t) == {"gpu": 0.5}))
+{'gpu': 0.5}
+>>> len(work.outputs), work.external
+(1, set())
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from hetflow.taskgraph.errors import CycleError, DeviceError, FormatError
+from hetflow.taskgraph.graph import TaskGraph, check_number
+
+__all__ = ["DaskWork", "from_collections", "annotate", "UNKNOWN_COST", "DEVICE_CLASSES", "task_devices"]
+
+UNKNOWN_COST = 0.01  # placeholder seconds for a task nobody has measured yet (replaced before planning)
+DEVICE_CLASSES = ("cpu", "gpu")  # what an unannotated Dask task may run on
+_RESOURCE_CLASS = {"GPU": "gpu", "CPU": "cpu"}  # Dask resource -> the device class it restricts a task to
+
+
+@dataclass
+class DaskWork:
+    """Dask collections planned as a :class:`TaskGraph`.
+
+    Attributes
+    ----------
+    graph : TaskGraph
+        One task per Dask key of the optimised graph; ``kind`` = key prefix; ``cost_source`` is
+        ``"annotation"`` or ``"unknown"`` (placeholder costs).
+    nodes : dict
+        Dask key -> the ``dask.task_spec.GraphNode`` to submit.
+    outputs : list
+        Keys whose results ``dask.compute`` would return, in order (one per collection).
+    repack : callable
+        ``repack(results)`` turns the output values into ``dask.compute``'s return value.
+    external : set
+        Keys the graph reads but does not compute (persisted results, futures).
+    annotated : dict
+        Dask key -> the device classes an annotation allows (only annotated tasks).
+    """
+
+    graph: TaskGraph
+    nodes: dict[Hashable, Any]
+    outputs: list[Hashable]
+    repack: Any
+    external: set[Hashable] = field(default_factory=set)
+    annotated: dict[Hashable, tuple[str, ...]] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def annotate(*, cost: Mapping[str, float] | None = None, device: str | None = None) -> Iterator[None]:
+    """Annotate the Dask tasks built inside the block for hetflow (a ``dask.annotate`` underneath).
+
+    Parameters
+    ----------
+    cost : mapping device class -> seconds, optional
+        Per-class cost of each task (at speed 1); classes left out cannot run it.
+    device : str, optional
+        Restrict the tasks to one device class (``"gpu"`` or ``"cpu"``) without giving costs.
+
+    Examples
+    --------
+    >>> import dask
+    >>> with annotate(device="gpu"):
+    ...     x = dask.delayed(sum)([1, 2])
+    >>> [t for t, d in from_collections(x).annotated.items()]  # doctest: +ELLIPSIS
+    ['sum-...']
+    """
+    import dask
+
+    note: dict[str, Any] = {}
+    if cost is not None:
+        note["cost"] = _check_cost(cost, "hetflow.annotate(cost=...)")
+    if device is not None:
+        if not isinstance(device, str) or not device:
+            raise DeviceError(f"hetflow.annotate(device={device!r}): a device class is a non-empty string")
+        note["device"] = device
+    with dask.annotate(hetflow=note):
+        yield
+
+
+def _check_cost(cost: Any, where: str) -> dict[str, float]:
+    if not isinstance(cost, Mapping) or not cost:
+        raise DeviceError(f"{where} must map device classes to seconds, got {cost!r}")
+    return {str(d): check_number(s, f"{where} for {d!r}") for d, s in cost.items()}
+
+
+def task_devices(annotation: Mapping[str, Any]) -> tuple[tuple[str, ...] | None, dict[str, float] | None]:
+    """The device classes and costs one task's Dask annotations allow (``None``: no restriction / no costs).
+
+    Examples
+    --------
+    >>> task_devices({"resources": {"GPU": 1}})
+    (('gpu',), None)
+    >>> task_devices({"hetflow": {"cost": {"cpu": 2.0, "gpu": 0.5}}})
+    (('cpu', 'gpu'), {'cpu': 2.0, 'gpu': 0.5})
+    >>> task_devices({"priority": 3})
+    (None, None)
+    """
+    devices: set[str] | None = None
+    resources = annotation.get("resources") or {}
+    if isinstance(resources, Mapping):
+        restricted = {_RESOURCE_CLASS[r] for r, amount in resources.items() if r in _RESOURCE_CLASS and amount}
+        if restricted:
+            devices = restricted
+    note = annotation.get("hetflow") or {}
+    cost = None
+    if isinstance(note, Mapping):
+        if note.get("device"):
+            devices = {note["device"]} if devices is None else devices & {note["device"]}
+        if note.get("cost"):
+            cost = _check_cost(note["cost"], "the hetflow cost annotation")
+            devices = set(cost) if devices is None else devices & set(cost)
+    if devices is not None and not devices:
+        raise DeviceError(f"the annotations {dict(annotation)!r} leave no device class to run on")
+    allowed = None if devices is None else tuple(sorted(devices))
+    if cost is not None and allowed is not None:
+        cost = {d: cost[d] for d in allowed}
+    return allowed, cost
+
+
+def _collect(args: tuple, traverse: bool) -> tuple[list[Any], Any]:
+    from dask.base import unpack_collections
+
+    return unpack_collections(*args, traverse=traverse)
+
+
+def _final_expr(collections: list[Any], optimize_graph: bool) -> Any:
+    from dask._expr import FinalizeCompute  # what dask.compute runs (dask >= 2025)
+    from dask.base import collections_to_expr
+
+    return FinalizeCompute(collections_to_expr(collections, optimize_graph)).optimize()
+
+
+def _inner_keys(node: Any) -> Iterator[Hashable]:
+    """Keys of the tasks fused into ``node`` (the subgraph of ``_execute_subgraph``), recursively."""
+    from dask.task_spec import GraphNode
+
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        for arg in getattr(n, "args", ()) or ():
+            if isinstance(arg, Mapping):
+                for k, inner in arg.items():
+                    if isinstance(inner, GraphNode):
+                        yield k
+                        stack.append(inner)
+            else:
+                value = getattr(arg, "value", None)  # a DataNode wrapping the subgraph dict
+                if isinstance(value, Mapping):
+                    for k, inner in value.items():
+                        if isinstance(inner, GraphNode):
+                            yield k
+                            stack.append(inner)
+
+
+def _annotations_by_key(expr: Any) -> dict[Hashable, dict[str, Any]]:
+    by_key: dict[Hashable, dict[str, Any]] = {}
+    for kind, values in (expr.__dask_annotations__() or {}).items():
+        for key, value in values.items():
+            by_key.setdefault(key, {})[kind] = value
+    return by_key
+
+
+def from_collections(
+    *args: Any, optimize_graph: bool = True, traverse: bool = True, name: str = "dask"
+) -> DaskWork:
+    """Build the graph ``dask.compute(*args)`` would run, as a :class:`DaskWork`.
+
+    Parameters
+    ----------
+    *args
+        Dask collections (array, dataframe, bag, delayed, anything with ``__dask_graph__``), possibly inside
+        lists/tuples/dicts like ``dask.compute`` accepts.
+    optimize_graph : bool
+        Optimise as ``dask.compute`` does (default).
+    traverse : bool
+        Look for collections inside Python containers (as ``dask.compute``).
+    name : str
+        The graph's name.
+
+    Raises
+    ------
+    FormatError
+        Nothing to compute (no collection among ``args``).
+    CycleError
+        The Dask graph has a cycle.
+    DeviceError
+        An annotation leaves a task no device class.
+
+    Examples
+    --------
+    >>> import dask.bag as db
+    >>> work = from_collections(db.from_sequence(range(6), npartitions=3).map(lambda x: x * 2).sum())
+    >>> len(work.outputs), len(work.graph) > 3
+    (1, True)
+    """
+    from dask.task_spec import GraphNode
+    from dask.utils import key_split
+
+    collections, repack = _collect(args, traverse)
+    if not collections:
+        raise FormatError("nothing to compute: no Dask collection among the arguments")
+    expr = _final_expr(collections, optimize_graph)
+    dsk = dict(expr.__dask_graph__())
+    from dask._task_spec import convert_legacy_graph
+
+    if any(not isinstance(v, GraphNode) for v in dsk.values()):
+        dsk = convert_legacy_graph(dsk)
+    outputs = list(_flatten(expr.__dask_keys__()))
+    # annotations as the user wrote them (before fusion drops them) plus what survived optimisation
+    notes = _annotations_by_key(_final_expr(collections, False)) if optimize_graph else {}
+    for key, value in _annotations_by_key(expr).items():
+        notes.setdefault(key, {}).update(value)
+
+    G = nx.DiGraph(name=name)
+    annotated: dict[Hashable, tuple[str, ...]] = {}
+    external: set[Hashable] = set()
+    for key, node in dsk.items():
+        devices, cost = None, None
+        for k in (key, *_inner_keys(node)):
+            if k in notes:
+                d, c = task_devices(notes[k])
+                if d is not None:
+                    devices = d if devices is None else tuple(sorted(set(devices) & set(d)))
+                    if not devices:
+                        raise DeviceError(f"Dask task {key!r} fuses tasks annotated for different device classes")
+                cost = c if c is not None else cost
+        attrs: dict[str, Any] = {"kind": key_split(key)}
+        if cost is not None:
+            attrs["cost"], attrs["cost_source"] = dict(cost), "annotation"
+        else:
+            attrs["cost"], attrs["cost_source"] = dict.fromkeys(devices or DEVICE_CLASSES, UNKNOWN_COST), "unknown"
+        if devices is not None:
+            annotated[key] = devices
+        G.add_node(key, **attrs)
+    for key, node in dsk.items():
+        for dep in sorted(node.dependencies, key=repr):
+            if dep in dsk:
+                G.add_edge(dep, key, bytes=0.0)
+            else:
+                external.add(dep)
+    try:
+        graph = TaskGraph(G, validate=True)
+    except CycleError as e:
+        raise CycleError(f"the Dask graph has a cycle: {str(e).split(': ', 1)[-1]}") from None
+    return DaskWork(graph, dsk, outputs, repack, external, annotated)
+
+
+def _flatten(keys: Any) -> Iterator[Hashable]:
+    if isinstance(keys, list):
+        for k in keys:
+            yield from _flatten(k)
+    else:
+        yield keys

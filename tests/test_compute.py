@@ -174,7 +174,7 @@ def test_second_run_is_planned_from_the_first_runs_measurements(dask_client, sto
     saved = json.loads(store.path.read_text())
     assert saved["runs"] == 1 and "slow_square" in saved["seen"]
     reloaded = CostStore.load(store.path)
-    assert 0.04 < reloaded.duration("slow_square", "cpu") < 0.5 or 0.04 < reloaded.duration("slow_square", "gpu")
+    assert 0.04 < reloaded.duration("slow_square", "cpu") < 0.5 or reloaded.duration("slow_square", "gpu") > 0.04
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnmeasuredCostWarning)  # everything is known now
         assert compute(job(), client=dask_client, costs=reloaded) == (sum(i * i for i in range(8)),)

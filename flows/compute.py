@@ -47,7 +47,15 @@ from hetflow.taskgraph.coststore import CostStore
 from hetflow.taskgraph.dask_graph import DaskWork, from_collections
 from hetflow.taskgraph.errors import DeviceError, InvalidInput
 
-__all__ = ["compute", "plan_dask", "ComputeReport", "UnmeasuredCostWarning", "embedded_client"]
+__all__ = [
+    "compute",
+    "plan_dask",
+    "planning_options",
+    "last_report",
+    "ComputeReport",
+    "UnmeasuredCostWarning",
+    "embedded_client",
+]
 
 
 class UnmeasuredCostWarning(UserWarning):
@@ -177,6 +185,23 @@ def _prepared(work: DaskWork, cluster: Cluster, store: CostStore | None) -> tupl
     return graph, unknown
 
 
+PLANNING_SHARE = 0.05  # of the job's estimated length that compute() spends searching for a better plan
+_DP_SECONDS_AT_EFFORT_1 = 1.5  # dp's local search at effort 1 on this project's 2-core reference machine
+
+
+def planning_options(graph: TaskGraph, cluster: Cluster, solver: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` plus, for ``dp`` without an explicit ``effort``, an effort worth the job's length.
+
+    Planning is overhead for a job that runs once: dp's local search gets about :data:`PLANNING_SHARE` of
+    the job's estimated length (its total cheapest work over the workers), between effort 0.01 and 1.
+    """
+    if solver != "dp" or "effort" in options:
+        return options
+    work = sum(min(graph.cost(t).values()) for t in graph.tasks) / max(len(cluster), 1)
+    effort = min(1.0, max(0.01, PLANNING_SHARE * work / _DP_SECONDS_AT_EFFORT_1))
+    return {**options, "effort": round(effort, 3)}
+
+
 def plan_dask(
     *collections: Any,
     cluster_or_client: Any = None,
@@ -196,7 +221,7 @@ def plan_dask(
     cluster_or_client : Cluster or distributed.Client, optional
         The workers to plan onto (default: the current client, else the embedded cluster).
     solver, seed, **solver_options
-        See :func:`hetflow.plan`.
+        See :func:`hetflow.plan` (and :func:`planning_options` for dp's default effort).
     costs : "learned", "given", CostStore or path
         Where task costs come from (default: the cost store at its default path).
     optimize_graph, traverse : bool
@@ -215,7 +240,8 @@ def plan_dask(
     target = cluster_or_client if cluster_or_client is not None else _resolve_client(None)
     cluster, _ = _cluster_of(target)
     graph, _ = _prepared(work, cluster, _resolve_store(costs))
-    return graph, plan_graph(graph, cluster, solver=solver, seed=seed, **solver_options)
+    options = planning_options(graph, cluster, solver, solver_options)
+    return graph, plan_graph(graph, cluster, solver=solver, seed=seed, **options)
 
 
 def compute(
@@ -227,6 +253,7 @@ def compute(
     traverse: bool = True,
     optimize_graph: bool = True,
     retries: int = 0,
+    solver_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple:
     """Compute Dask collections like ``dask.compute``, planned onto the client's GPU/CPU workers.
@@ -248,6 +275,9 @@ def compute(
         As in ``dask.compute``.
     retries : int
         Extra attempts of a failing task on its planned worker.
+    solver_options : dict, optional
+        Passed to the solver; for ``dp`` without ``effort`` the search effort follows the job's length
+        (:func:`planning_options`).
     **kwargs
         Anything else ``dask.compute`` would pass to a scheduler is refused (placement is the plan's).
 
@@ -279,7 +309,8 @@ def compute(
     client = _resolve_client(client)
     cluster, slots = _cluster_of(client)
     graph, unknown = _prepared(work, cluster, store)
-    schedule = plan_graph(graph, cluster, solver=solver, seed=seed)
+    options = planning_options(graph, cluster, solver, dict(solver_options or {}))
+    schedule = plan_graph(graph, cluster, solver=solver, seed=seed, **options)
     execution = _execute(client, graph, cluster, slots, schedule, work, solver, seed, retries)
     if store is not None:
         from hetflow.flows.runtime.learning import device_by_address, learn, measure

@@ -18,6 +18,13 @@ import pytest
 FLOWS_CLUSTER_SHAPE = {"gpus": 1, "cpus": 3}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cost_store(tmp_path_factory: pytest.TempPathFactory):
+    """Runs learn costs into a store of this test session, never the user's ``~/.hetflow/costs.json``."""
+    os.environ["HETFLOW_COST_STORE"] = str(tmp_path_factory.mktemp("hetflow-home") / "costs.json")
+    yield
+
+
 @pytest.fixture(scope="session")
 def _prefect_harness_session(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("prefect-home")

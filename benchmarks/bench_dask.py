@@ -3,9 +3,9 @@
 One table, every variant in one run, on embedded LocalClusters of one GPU-class worker (``GPU=1``; on a
 machine without CUDA it is a CPU process that plays the GPU) plus 3 and plus 7 CPU workers:
 
-(a) ``resources``  — dask/distributed#8177: independent tasks, GPU-friendly ones annotated
-    ``resources={"GPU": 1}`` and CPU-only ones ``resources={"CPU": 1}`` (what a Dask user writes to keep
-    each kind on its workers); Dask piles resource-restricted tasks up.
+(a) ``resources``  — dask/distributed#8177: independent tasks, GPU-friendly ones (3x faster there) annotated
+    ``resources={"GPU": 1}`` and CPU-only ones ``resources={"CPU": 1}`` — what a Dask user writes to keep
+    each kind on its workers; the GPU queue becomes the bottleneck.
 (b) ``overproduce`` — #9164: many cheap CPU tokenize tasks, each producing a 2 MB array, feeding a slow
     GPU-only embed stage; Dask runs the unrestricted roots as fast as it can and holds their outputs.
 (c) ``llm-bag`` — the batch LLM job written as plain dask.bag + delayed code: preprocess (CPU) → embed
@@ -13,6 +13,11 @@ machine without CUDA it is a CPU process that plays the GPU) plus 3 and plus 7 C
 (d) ``array`` — a homogeneous dask.array workload (blocked matmul + reduction), no annotations: Dask is
     already good here; hetflow must not be worse.
 (e) ``overhead`` — 5,000 zero-length delayed tasks: (hetflow - Dask) / 5,000 per task.
+
+Variants: ``dask`` (``dask.compute`` with the Dask annotations), ``hetflow`` (``hetflow.compute`` of the
+very same collection) and, for shapes with a GPU stage, ``hetflow+costs`` (the GPU stage annotated with
+``hetflow.annotate(cost={"cpu": .., "gpu": ..})`` instead of ``resources={"GPU": 1}``, so the planner may
+move part of it to CPU workers when the GPU queue is the bottleneck).
 
 Device-dependent work is emulated: a task sleeps its cost for the class of the worker it runs on (the
 ``GPU`` resource of that worker) and returns a real array of its output size, so transfers and memory
@@ -95,39 +100,56 @@ def merge(*args: Any) -> np.ndarray:
     return work(*args)
 
 
-# -- workloads: (collections for hetflow/dask) --------------------------------------------------------
-def shape_resources(scale: float) -> Any:
+# -- workloads --------------------------------------------------------------------------------------
+# ``on_gpu(cpu_s, gpu_s)`` is the annotation a stage that belongs on the GPU gets: what a Dask user writes
+# (``dask.annotate(resources={"GPU": 1})``, the only way to keep it off the slow CPUs), or with ``costs``
+# what a hetflow user can write instead (``hetflow.annotate(cost=...)``: both classes, with their costs).
+def _on_gpu_annotation(costs: bool) -> Callable[[float, float], Any]:
+    import dask
+
+    import hetflow
+
+    def on_gpu(cpu_s: float, gpu_s: float) -> Any:
+        if costs:
+            return hetflow.annotate(cost={"cpu": cpu_s, "gpu": gpu_s})
+        return dask.annotate(resources={"GPU": 1})
+
+    return on_gpu
+
+
+def shape_resources(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
     import dask
 
     tasks = []
-    for i in range(24):
-        if i % 2:
-            with dask.annotate(resources={"GPU": 1}):
-                tasks.append(dask.delayed(gpu_friendly, pure=True)(0.4 * scale, 0.05 * scale, 8_000, i))
+    for i in range(32):
+        if i % 4:  # GPU-friendly: 3x faster on the GPU class; the GPU queue is the bottleneck
+            cpu_s, gpu_s = 0.3 * scale, 0.1 * scale
+            with on_gpu(cpu_s, gpu_s):
+                tasks.append(dask.delayed(gpu_friendly, pure=True)(cpu_s, gpu_s, 8_000, i))
         else:
             with dask.annotate(resources={"CPU": 1}):
                 tasks.append(dask.delayed(cpu_only, pure=True)(0.15 * scale, None, 8_000, i))
     return dask.delayed(total, pure=True)(*tasks)
 
 
-def shape_overproduce(scale: float) -> Any:
+def shape_overproduce(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
     import dask
 
     out = []
     for i in range(48):
         tok = dask.delayed(tokenize, pure=True)(0.01 * scale, None, 2_000_000, i)
-        with dask.annotate(resources={"GPU": 1}):
+        with on_gpu(1.0 * scale, 0.06 * scale):
             out.append(dask.delayed(embed, pure=True)(1.0 * scale, 0.06 * scale, 8_000, tok))
     return dask.delayed(total, pure=True)(*out)
 
 
-def shape_llm_bag(scale: float) -> Any:
+def shape_llm_bag(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
     import dask
     import dask.bag as db
 
     docs = db.from_sequence(range(48), npartitions=48)
     pre = docs.map_partitions(preprocess, 0.05 * scale, None, 400_000)
-    with dask.annotate(resources={"GPU": 1}):
+    with on_gpu(0.6 * scale, 0.04 * scale):
         emb = pre.map_partitions(embed_batch, 0.6 * scale, 0.04 * scale, 200_000)
     scores = emb.map_partitions(score, 0.03 * scale, 0.03 * scale, 8_000)
     parts = scores.to_delayed()
@@ -139,7 +161,7 @@ def shape_llm_bag(scale: float) -> Any:
     return dask.delayed(total, pure=True)(parts[0])
 
 
-def shape_array(scale: float) -> Any:
+def shape_array(scale: float, on_gpu: Callable[[float, float], Any] | None = None) -> Any:
     import dask.array as da
 
     n = int(1600 * max(scale, 0.25))
@@ -147,19 +169,19 @@ def shape_array(scale: float) -> Any:
     return (x @ x.T).sum(axis=0)
 
 
-def shape_overhead(scale: float) -> Any:
+def shape_overhead(scale: float, on_gpu: Callable[[float, float], Any] | None = None) -> Any:
     import dask
 
     leaves = [dask.delayed(int, pure=True)(i) for i in range(4_999)]
     return dask.delayed(len, pure=True)(leaves)
 
 
-SHAPES: dict[str, tuple[str, Callable[[float], Any]]] = {
-    "a": ("(a) resources #8177", shape_resources),
-    "b": ("(b) overproduce #9164", shape_overproduce),
-    "c": ("(c) llm-bag", shape_llm_bag),
-    "d": ("(d) array", shape_array),
-    "e": ("(e) overhead 5k", shape_overhead),
+SHAPES: dict[str, tuple[str, Callable[..., Any], bool]] = {  # name, builder, has a GPU stage
+    "a": ("(a) resources #8177", shape_resources, True),
+    "b": ("(b) overproduce #9164", shape_overproduce, True),
+    "c": ("(c) llm-bag", shape_llm_bag, True),
+    "d": ("(d) array", shape_array, False),
+    "e": ("(e) overhead 5k", shape_overhead, False),
 }
 
 
@@ -200,45 +222,55 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
-def run_shape(client: Any, name: str, build: Callable[[float], Any], repeats: int, scale: float, store: Any) -> dict:
+def _timed(client: Any, variant: str, collection: Any, store: Any) -> tuple[float, int, Any]:
     import dask
 
     import hetflow
 
-    times: dict[str, list[float]] = {"dask": [], "hetflow": []}
-    peaks: dict[str, list[int]] = {"dask": [], "hetflow": []}
+    client.run(lambda: __import__("gc").collect())
+    with PeakMemory(client) as peak:
+        t0 = time.perf_counter()
+        if variant == "dask":
+            with client.as_current():
+                (value,) = dask.compute(collection)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                (value,) = hetflow.compute(collection, client=client, costs=store)
+        elapsed = time.perf_counter() - t0
+    return elapsed, peak.peak, value
+
+
+def run_shape(client: Any, key: str, repeats: int, scale: float, store: Any) -> dict:
+    """Median makespan, peak memory and results of every variant of one shape (run 0 of each warms up)."""
+    name, build, has_gpu_stage = SHAPES[key]
+    variants = {"dask": False, "hetflow": False}  # variant -> built with hetflow cost annotations
+    if has_gpu_stage:
+        variants["hetflow+costs"] = True
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    peaks: dict[str, list[int]] = {v: [] for v in variants}
     results: dict[str, Any] = {}
-    for variant in ("dask", "hetflow"):
-        for i in range(repeats + 1):  # run 0 warms up (and teaches hetflow the costs)
-            collection = build(scale)
-            client.run(lambda: __import__("gc").collect())
-            with PeakMemory(client) as peak:
-                t0 = time.perf_counter()
-                if variant == "dask":
-                    with client.as_current():
-                        (value,) = dask.compute(collection)
-                else:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        (value,) = hetflow.compute(collection, client=client, costs=store)
-                elapsed = time.perf_counter() - t0
+    for variant, costs in variants.items():
+        for i in range(repeats + 1):
+            collection = build(scale, _on_gpu_annotation(costs))
+            elapsed, peak, value = _timed(client, "dask" if variant == "dask" else "hetflow", collection, store)
             if i:
                 times[variant].append(elapsed)
-                peaks[variant].append(peak.peak)
+                peaks[variant].append(peak)
             results[variant] = value
-    d, h = statistics.median(times["dask"]), statistics.median(times["hetflow"])
-    row = {
-        "shape": name,
-        "dask_s": round(d, 3),
-        "hetflow_s": round(h, 3),
-        "hetflow/dask": round(h / d, 3),
-        "dask_peak_MB": round(max(peaks["dask"]) / 1e6, 1),
-        "hetflow_peak_MB": round(max(peaks["hetflow"]) / 1e6, 1),
-        "results_equal": _equal(results["dask"], results["hetflow"]),
-        "runs": f"{repeats}+1",
-    }
-    if name.startswith("(e)"):
-        row["overhead_ms_per_task"] = round((h - d) / 5_000 * 1e3, 3)
+    d = statistics.median(times["dask"])
+    row: dict[str, Any] = {"shape": name, "dask_s": round(d, 3)}
+    for variant in variants:
+        if variant != "dask":
+            h = statistics.median(times[variant])
+            row[f"{variant}_s"] = round(h, 3)
+            row[f"{variant}/dask"] = round(h / d, 3)
+    for variant in variants:
+        row[f"{variant}_peak_MB"] = round(max(peaks[variant]) / 1e6, 1)
+    row["results_equal"] = all(_equal(results["dask"], v) for v in results.values())
+    row["runs"] = f"{repeats}+1"
+    if key == "e":
+        row["overhead_ms_per_task"] = round((statistics.median(times["hetflow"]) - d) / 5_000 * 1e3, 3)
     return row
 
 
@@ -266,8 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             ) as client:
                 client.wait_for_workers(gpus + cpus)
                 for key in args.shapes.split(","):
-                    name, build = SHAPES[key]
-                    row = run_shape(client, name, build, args.repeats, args.scale, store)
+                    row = run_shape(client, key, args.repeats, args.scale, store)
                     row = {"cluster": f"{gpus} GPU + {cpus} CPU", **row}
                     print(row, file=sys.stderr, flush=True)
                     rows.append(row)

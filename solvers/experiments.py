@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hetflow.solvers.bounds import lower_bound
-from hetflow.solvers.registry import SOLVERS, plan, solver_names
+from hetflow.solvers.registry import SOLVERS, check_solver_name, plan
 from hetflow.solvers.suites import SUITE_NAMES, Instance, Suites, data_dir, suites
 from hetflow.taskgraph.errors import InvalidInput
 
@@ -108,7 +108,7 @@ def compare(
         Check every schedule against the cost model (:meth:`Schedule.validate`); an invalid schedule gets
         ``valid=False`` and its reason in ``error``, and never counts as best.
     solver_options : mapping, optional
-        Extra keyword arguments per solver name, e.g. ``{"dp": {"beam": 8}}``.
+        Extra keyword arguments per solver name, e.g. ``{"dp": {"effort": 0.5}}``.
     bound_seconds : float
         Time for the window bound (a MILP, :func:`hetflow.solvers.bounds.window_bound`) per instance, on top of
         the path and LP bounds; 0 skips it.
@@ -133,9 +133,8 @@ def compare(
     names = [s for s in dict.fromkeys(names) if s]
     if reference is not None and reference not in names:
         names.append(reference)
-    unknown = [s for s in names if s not in SOLVERS]
-    if unknown:
-        raise InvalidInput(f"unknown solver {unknown[0]!r}; choose from {', '.join(solver_names())}")
+    for s in names:
+        check_solver_name(s)
     instances = list(instances)
     keys = [(i.suite, i.name) for i in instances]
     if len(set(keys)) != len(keys):

@@ -13,7 +13,7 @@ from hetflow.solvers.schedule import Placement, Schedule
 from hetflow.taskgraph import Cluster, TaskGraph
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["register_solver", "SOLVERS", "plan", "to_schedule", "solver_names"]
+__all__ = ["register_solver", "SOLVERS", "plan", "to_schedule", "solver_names", "check_solver_name"]
 
 SolverFn = Callable[..., ListResult]
 SOLVERS: dict[str, SolverFn] = {}
@@ -30,7 +30,28 @@ def register_solver(name: str) -> Callable[[SolverFn], SolverFn]:
 
 
 def solver_names() -> list[str]:
+    """The registered solver names, sorted."""
     return sorted(SOLVERS)
+
+
+def check_solver_name(name: object) -> str:
+    """Return ``name`` if a solver is registered under it, else raise :class:`InvalidInput` naming the choices.
+
+    The one check of a solver name: :func:`plan`, the benchmark runner and the ``hetflow`` commands use it.
+
+    Examples
+    --------
+    >>> check_solver_name("heft")
+    'heft'
+    >>> check_solver_name("nope")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.InvalidInput: unknown solver 'nope'; choose one of ...
+    """
+    names = solver_names()
+    if not isinstance(name, str) or name not in names:
+        raise InvalidInput(f"unknown solver {name!r}; choose one of {', '.join(names)}")
+    return name
 
 
 def to_schedule(problem: Problem, result: ListResult, solver: str, plan_seconds: float = 0.0, **meta: Any) -> Schedule:
@@ -74,8 +95,7 @@ def plan(graph: TaskGraph, cluster: Cluster, solver: str = "dp", *, seed: int = 
     """
     import hetflow.solvers.builtin  # noqa: F401  (registers the built-in solvers)
 
-    if solver not in SOLVERS:
-        raise InvalidInput(f"unknown solver {solver!r}; choose one of {', '.join(solver_names())}")
+    check_solver_name(solver)
     graph.validate()
     t0 = time.perf_counter()
     problem = Problem(graph, cluster)

@@ -48,6 +48,8 @@ def check_solver_name(name: object) -> str:
     ...
     hetflow.taskgraph.errors.InvalidInput: unknown solver 'nope'; choose one of ...
     """
+    import hetflow.solvers.builtin  # noqa: F401  (registers the built-in solvers)
+
     names = solver_names()
     if not isinstance(name, str) or name not in names:
         raise InvalidInput(f"unknown solver {name!r}; choose one of {', '.join(names)}")
@@ -104,12 +106,3 @@ def plan(graph: TaskGraph, cluster: Cluster, solver: str = "dp", *, seed: int = 
     elapsed = time.perf_counter() - t0
     assert np.all(result.worker >= 0)
     return to_schedule(problem, result, solver, elapsed, **meta)
-
-
-def check_solver_name(name: str) -> str:
-    """Return ``name`` if a solver of that name is registered, else raise :class:`InvalidInput`."""
-    import hetflow.solvers.builtin  # noqa: F401  (registers the built-in solvers)
-
-    if not isinstance(name, str) or name not in SOLVERS:
-        raise InvalidInput(f"unknown solver {name!r}; choose one of {', '.join(solver_names())}")
-    return name

@@ -81,7 +81,7 @@ def test_cron_deployment_runs_on_a_served_flow(prefect_server, dask_cluster, tmp
             dep = client.read_deployment(deployment_id)
             assert [s.schedule.cron for s in dep.schedules] == [CRON]
             assert dep.entrypoint == "hetflow.flows.orchestration.serve.run_graph_file"
-            assert dep.parameters["graph"] == str(graph_path.resolve()) and dep.parameters["emulate"] is True
+            assert dep.parameters["graph"] == str(graph_path.resolve()) and dep.parameters["options"]["emulate"] is True
         flow_run = run_deployment(f"{FLOW_NAME}/nightly-test", timeout=0)
         assert flow_run.state.is_scheduled()
 

@@ -4,6 +4,12 @@ Each subcommand lives in its own module ``hetflow.flows.cli.<name>`` exposing ``
 registers the subcommand and sets ``func``) and keeps heavy imports (Prefect, Dask, torch) inside the
 function it runs, so ``hetflow plan`` starts fast. Bad input (:class:`hetflow.taskgraph.InvalidInput`, or a
 missing file) prints one line on stderr and exits 2, never a traceback.
+
+A command that runs a plan maps its flags onto :class:`~hetflow.flows.options.RunOptions` by name: each such
+flag's ``dest`` is the option's name and its default is ``argparse.SUPPRESS``, so :func:`run_options` takes
+exactly the flags given and the defaults live in one place (the dataclass). A bad value is reported under
+the flag's name (``--retries must be >= 0, not -1``). Each command module also has ``arguments(args)``: the
+keyword arguments of the function it calls, which the tests check flag by flag.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from hetflow.flows.options import OptionError, RunOptions
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "run_options", "DEFAULTS"]
+
+DEFAULTS = RunOptions()  # for the help texts
 
 SUBCOMMANDS = ["plan", "run", "demo", "bench", "profile", "serve"]
 
@@ -39,10 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_options(args: argparse.Namespace, base: RunOptions | None = None) -> RunOptions:
+    """``base`` (default: the defaults) with every option flag given on the command line; validated."""
+    return RunOptions.build(base, **{name: getattr(args, name) for name in RunOptions.names() if hasattr(args, name)})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except OptionError as e:  # a run option comes from the flag of the same name
+        print(f"hetflow: error: --{e.option.replace('_', '-')} {e.problem}", file=sys.stderr)
+        return 2
     except InvalidInput as e:
         print(f"hetflow: error: {e}", file=sys.stderr)
         return 2

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from hetflow.flows.llm import DEFAULT_DOCS
+from hetflow.flows.cli import DEFAULTS, run_options
+from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR
 
-__all__ = ["add_parser", "run"]
-
+__all__ = ["add_parser", "arguments", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -38,48 +39,51 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--corpus", default="bundled", help="'bundled' or a .txt/.csv/.parquet file (default bundled)")
     p.add_argument("--costs", help="cost calibration file (hetflow profile); default: calibrate on the cluster")
     p.add_argument("--no-calibrate", action="store_true", help="without --costs, plan with the built-in costs")
-    p.add_argument("--solver", default="dp", help="planner (default dp)")
     p.add_argument("--address", help="run on a running Dask cluster (tcp://host:port) instead of starting one")
-    p.add_argument("--out-dir", default="hetflow-demo", help="output directory (default hetflow-demo)")
-    p.add_argument("--retries", type=int, default=2, help="re-runs of a failing task (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # run options (cli.run_options): only the flags given, on top of the demo's defaults
+    p.add_argument("--solver", default=argparse.SUPPRESS, help=f"planner (default {DEFAULTS.solver})")
+    p.add_argument("--out-dir", default=argparse.SUPPRESS, help=f"output directory (default {DEMO_OUT_DIR})")
+    p.add_argument("--retries", type=int, default=argparse.SUPPRESS,
+                   help=f"re-runs of a failing task (default {DEFAULTS.retries})")
     p.set_defaults(func=run)
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~hetflow.flows.llm.demo.run_demo` for ``args`` (checked)."""
     from hetflow.taskgraph.errors import InvalidInput
 
     for name in ("docs", "batch_size", "shards", "cpus"):
         if getattr(args, name) is not None and getattr(args, name) < (0 if name == "cpus" else 1):
             raise InvalidInput(f"--{name.replace('_', '-')} must be >= {0 if name == 'cpus' else 1}")
-    if args.gpus < 0 or args.gpus + args.cpus < 1 or args.retries < 0:
-        raise InvalidInput("--gpus and --retries must be >= 0 and the cluster needs a worker")
-    from hetflow.solvers import solver_names
+    if args.gpus < 0 or args.gpus + args.cpus < 1:
+        raise InvalidInput("--gpus must be >= 0 and the cluster needs a worker")
+    from hetflow.flows.llm.demo import demo_options
 
-    if args.solver not in solver_names():
-        raise InvalidInput(f"unknown solver {args.solver!r}; choose one of {', '.join(solver_names())}")
+    docs = args.docs if args.docs is not None else (DEFAULT_DOCS if args.corpus == "bundled" else None)
+    return {
+        "n_docs": docs,
+        "batch_size": args.batch_size,
+        "n_shards": args.shards,
+        "gpus": args.gpus,
+        "cpus": args.cpus,
+        "corpus": args.corpus,
+        "costs": args.costs,
+        "calibrate": not args.no_calibrate,
+        "address": args.address,
+        "progress": not args.no_progress,
+        "options": run_options(args, demo_options()),
+    }
 
+
+def run(args: argparse.Namespace) -> int:
+    call = arguments(args)
     from hetflow.flows.llm.demo import format_summary, run_demo
     from hetflow.flows.runtime.executor import TaskFailed
 
-    docs = args.docs if args.docs is not None else (DEFAULT_DOCS if args.corpus == "bundled" else None)
     try:
-        demo = run_demo(
-            docs,
-            args.batch_size,
-            args.shards,
-            gpus=args.gpus,
-            cpus=args.cpus,
-            corpus=args.corpus,
-            costs=args.costs,
-            calibrate=not args.no_calibrate,
-            solver=args.solver,
-            out_dir=args.out_dir,
-            address=args.address,
-            retries=args.retries,
-            progress=not args.no_progress,
-        )
+        demo = run_demo(**call)
     except TaskFailed as e:
         print(f"hetflow: demo run failed: {e}", file=sys.stderr)
         return 1

@@ -16,8 +16,9 @@ costs include the slowdown of sharing the machine's cores during a run. Exit 0 o
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-__all__ = ["add_parser", "run", "parse_sizes"]
+__all__ = ["add_parser", "arguments", "run", "parse_sizes"]
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -56,7 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`hetflow.flows.llm.profile.profile` for ``args`` (checked)."""
     from hetflow.taskgraph import Cluster
     from hetflow.taskgraph.errors import InvalidInput
 
@@ -71,14 +73,25 @@ def run(args: argparse.Namespace) -> int:
         cluster = Cluster.local(gpus=args.gpus, cpus=args.cpus)
     else:
         cluster = None
+    return {
+        "cluster": cluster,
+        "address": args.address,
+        "out": args.out,
+        "sizes": sizes,
+        "repeats": args.repeats,
+        "corpus": args.corpus,
+        "concurrent": not args.sequential,
+    }
 
+
+def run(args: argparse.Namespace) -> int:
+    call = arguments(args)
     import os
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from hetflow.flows.llm.profile import profile
 
-    result = profile(cluster, args.address, out=args.out, sizes=sizes, repeats=args.repeats, corpus=args.corpus,
-                     concurrent=not args.sequential, log=print)  # fmt: skip
+    result = profile(**call, log=print)
     meta = result.meta
     workers = ", ".join(f"{w['name']} ({w['device']}, {w['torch_threads']} torch thread"
                         f"{'s' if w['torch_threads'] != 1 else ''}{', CUDA' if w['cuda'] else ''})"

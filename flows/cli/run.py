@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-__all__ = ["add_parser", "run"]
+from hetflow.flows.cli import DEFAULTS, run_options
+
+__all__ = ["add_parser", "arguments", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -25,80 +28,63 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "run",
         help="plan a graph and run the plan on Dask (Prefect flow)",
         description="Plan GRAPH and execute the plan on a Dask cluster under Prefect; print plan vs actual.",
+        argument_default=argparse.SUPPRESS,  # run options: only the flags given (cli.run_options)
     )
     p.add_argument("graph", help="task graph JSON (node-link) or WfCommons WfFormat file")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--cluster", help="cluster JSON: start an embedded Dask cluster of that shape")
-    where.add_argument("--address", help="scheduler address of a running Dask cluster (tcp://host:port)")
-    p.add_argument("--schedule", help="run this schedule JSON instead of planning")
-    p.add_argument("--solver", default="dp", help="planner (default dp)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--retries", type=int, default=2, help="re-runs of a failing task on its worker (default 2)")
-    p.add_argument("--retry-delay", type=float, default=0.0, help="seconds before each retry (default 0)")
-    p.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        help="real seconds per model second for emulated tasks and planned times (default 1)",
-    )
+    where.add_argument("--cluster", default=None, help="cluster JSON: start an embedded Dask cluster of that shape")
+    where.add_argument("--address", default=None,
+                       help="scheduler address of a running Dask cluster (tcp://host:port)")
+    p.add_argument("--schedule", default=None, help="run this schedule JSON instead of planning")
+    p.add_argument("--solver", help=f"planner (default {DEFAULTS.solver})")
+    p.add_argument("--seed", type=int, help=f"seed of randomised planners (default {DEFAULTS.seed})")
+    p.add_argument("--retries", type=int,
+                   help=f"re-runs of a failing task on its worker (default {DEFAULTS.retries})")
+    p.add_argument("--retry-delay", type=float, help=f"seconds before each retry (default {DEFAULTS.retry_delay:g})")
+    p.add_argument("--time-scale", type=float,
+                   help="real seconds per model second for emulated tasks and planned times "
+                        f"(default {DEFAULTS.time_scale:g})")
     p.add_argument("--emulate", action="store_true", help="ignore ops: every task sleeps its planned duration")
-    p.add_argument("--max-replans", type=int, default=3, help="re-plans allowed after worker deaths (default 3)")
-    p.add_argument("--timeout", type=float, default=None, help="fail if execution takes longer (seconds)")
-    p.add_argument(
-        "--connect-timeout",
-        type=float,
-        default=30.0,
-        help="seconds to reach the scheduler / start the embedded workers (default 30)",
-    )
+    p.add_argument("--strict-order", action="store_true",
+                   help="run each worker's tasks exactly in plan order (no overtaking; slower)")
+    p.add_argument("--max-replans", type=int,
+                   help=f"re-plans allowed after worker deaths (default {DEFAULTS.max_replans})")
+    p.add_argument("--timeout", type=float, help="fail if execution takes longer (seconds; default none)")
+    p.add_argument("--connect-timeout", type=float,
+                   help="seconds to reach the scheduler / start the embedded workers "
+                        f"(default {DEFAULTS.connect_timeout:g})")
     p.add_argument("--out-dir", help="write schedule.json, timeline.csv, results.json, summary.md, gantt.png")
-    p.add_argument("--no-dashboard", action="store_true", help="do not start the Dask dashboard")
+    p.add_argument("--no-dashboard", dest="dashboard", action="store_false",
+                   help="no Dask dashboard (none started, no link printed)")
+    p.add_argument("--no-artifacts", dest="artifacts", action="store_false",
+                   help="do not publish the summary as Prefect artifacts")
     p.set_defaults(func=run)
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~hetflow.flows.orchestration.flow.run_plan` for ``args`` (inputs read,
+    options validated)."""
+    from hetflow.solvers import Schedule
     from hetflow.taskgraph import Cluster, load_graph
-    from hetflow.taskgraph.errors import InvalidInput
 
-    for name in ("retries", "max_replans"):
-        if getattr(args, name) < 0:
-            raise InvalidInput(f"--{name.replace('_', '-')} must be >= 0")
-    for name in ("retry_delay", "time_scale"):
-        if getattr(args, name) < 0:
-            raise InvalidInput(f"--{name.replace('_', '-')} must be >= 0")
-    graph = load_graph(args.graph)
-    cluster = Cluster.load(args.cluster) if args.cluster else None
-    schedule = None
-    if args.schedule:
-        from hetflow.solvers import Schedule
+    options = run_options(args)
+    return {
+        "graph": load_graph(args.graph),
+        "schedule": Schedule.load(args.schedule) if args.schedule else None,
+        "cluster": Cluster.load(args.cluster) if args.cluster else None,
+        "address": args.address,
+        "options": options,
+    }
 
-        schedule = Schedule.load(args.schedule)
-    from hetflow.solvers import solver_names
 
-    if args.solver not in solver_names():
-        raise InvalidInput(f"unknown solver {args.solver!r}; choose one of {', '.join(solver_names())}")
-
+def run(args: argparse.Namespace) -> int:
+    call = arguments(args)
     from hetflow.flows.orchestration.flow import run_plan
     from hetflow.flows.runtime.executor import TaskFailed
 
     try:
-        record = run_plan(
-            graph,
-            schedule,
-            cluster=cluster,
-            address=args.address,
-            solver=args.solver,
-            seed=args.seed,
-            retries=args.retries,
-            retry_delay=args.retry_delay,
-            time_scale=args.time_scale,
-            emulate=args.emulate,
-            max_replans=args.max_replans,
-            timeout=args.timeout,
-            dashboard=not args.no_dashboard,
-            connect_timeout=args.connect_timeout,
-            out_dir=args.out_dir,
-        )
+        record = run_plan(**call)
     except TaskFailed as e:
         print(f"hetflow: run failed: {e}", file=sys.stderr)
         return 1

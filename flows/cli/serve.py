@@ -16,8 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-__all__ = ["add_parser", "run"]
+from hetflow.flows.cli import DEFAULTS, run_options
+
+__all__ = ["add_parser", "arguments", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -26,24 +29,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "serve",
         help="run a graph on a cron schedule (Prefect deployment)",
         description="Deploy the hetflow run of GRAPH on a cron schedule against a Prefect server and serve it.",
+        argument_default=argparse.SUPPRESS,  # run options: only the flags given (cli.run_options)
     )
     p.add_argument("graph", help="task graph JSON")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--cluster", help="cluster JSON: each run starts an embedded Dask cluster of that shape")
-    where.add_argument("--address", help="scheduler address of a running Dask cluster")
+    where.add_argument("--cluster", default=None,
+                       help="cluster JSON: each run starts an embedded Dask cluster of that shape")
+    where.add_argument("--address", default=None, help="scheduler address of a running Dask cluster")
     p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 2 * * *" (quote it)')
     p.add_argument("--name", default="scheduled", help="deployment name (default 'scheduled')")
-    p.add_argument("--solver", default="dp")
-    p.add_argument("--time-scale", type=float, default=None, help="real seconds per model second")
+    p.add_argument("--solver", help=f"planner (default {DEFAULTS.solver})")
+    p.add_argument("--time-scale", type=float,
+                   help=f"real seconds per model second (default {DEFAULTS.time_scale:g})")
     p.add_argument("--emulate", action="store_true", help="ignore ops: every task sleeps its planned duration")
-    p.add_argument("--retries", type=int, default=None)
+    p.add_argument("--retries", type=int, help=f"re-runs of a failing task (default {DEFAULTS.retries})")
     p.add_argument("--out-dir", help="each run writes its report here")
-    p.add_argument("--apply-only", action="store_true", help="register the deployment and exit")
+    p.add_argument("--apply-only", action="store_true", default=False, help="register the deployment and exit")
     p.set_defaults(func=run)
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+def arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~hetflow.flows.orchestration.serve.deployment` for ``args`` (checked)."""
     from hetflow.taskgraph.errors import InvalidInput
 
     try:
@@ -52,25 +59,28 @@ def run(args: argparse.Namespace) -> int:
         CronSchedule(cron=args.cron)
     except Exception:
         raise InvalidInput(f"--cron {args.cron!r} is not a valid cron expression") from None
+    return {
+        "graph": args.graph,
+        "cron": args.cron,
+        "name": args.name,
+        "cluster": args.cluster,
+        "address": args.address,
+        "options": run_options(args),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    call = arguments(args)
     from hetflow.flows.orchestration.serve import deployment, serve
 
-    options = dict(
-        cluster=args.cluster,
-        address=args.address,
-        solver=args.solver,
-        time_scale=args.time_scale,
-        emulate=args.emulate or None,
-        retries=args.retries,
-        out_dir=args.out_dir,
-    )
     if not os.environ.get("PREFECT_API_URL"):
         print(
             "hetflow: PREFECT_API_URL is not set; runs go to a temporary server that stops with this process",
             file=sys.stderr,
         )
     if args.apply_only:
-        deployment_id = deployment(args.graph, cron=args.cron, name=args.name, **options).apply()
+        deployment_id = deployment(**call).apply()
         print(f"deployment hetflow-run-file/{args.name} ({deployment_id}) on cron {args.cron!r}")
         return 0
-    serve(args.graph, cron=args.cron, name=args.name, **options)
+    serve(**call)
     return 0

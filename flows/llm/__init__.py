@@ -5,3 +5,4 @@ they run.
 """
 
 DEFAULT_DOCS = 768  # 12 batches of 64: 45-90 s end to end on 2 cores (quiet-busy), Prefect start included
+DEMO_OUT_DIR = "hetflow-demo"  # where `hetflow demo` writes its outputs unless told otherwise

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hetflow.flows.llm import DEFAULT_DOCS
+from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR
+from hetflow.flows.options import RunOptions
 from hetflow.taskgraph import TaskGraph
 
 if TYPE_CHECKING:  # pandas loads on use: `hetflow --help` imports this module for its defaults
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_DOCS",
     "DemoRecord",
     "run_demo",
+    "demo_options",
     "result_table",
     "stage_table",
     "format_summary",
@@ -243,6 +245,13 @@ def _load_costs(costs: str | Path | Mapping | None) -> tuple[dict | None, str]:
     return load_costs(costs), str(costs)
 
 
+def demo_options(options: RunOptions | None = None, **overrides: Any) -> RunOptions:
+    """The demo's run options: ``options`` (default: :class:`RunOptions` with ``out_dir="hetflow-demo"`` and no
+    dashboard) with ``overrides`` applied."""
+    base = options if options is not None else RunOptions(out_dir=DEMO_OUT_DIR, dashboard=False)
+    return RunOptions.build(base, **overrides)
+
+
 def run_demo(
     n_docs: int | None = DEFAULT_DOCS,
     batch_size: int = 64,
@@ -255,15 +264,13 @@ def run_demo(
     calibrate: bool = True,
     profile_sizes: tuple[int, ...] = PROFILE_SIZES,
     profile_repeats: int = 2,
-    solver: str = "dp",
-    out_dir: str | Path | None = "hetflow-demo",
     address: str | None = None,
     client: Any = None,
-    retries: int = 2,
-    retry_delay: float = 0.0,
     prepare: Callable[[TaskGraph], TaskGraph] | None = None,
     progress: bool = True,
     console: Any = None,
+    options: RunOptions | None = None,
+    **overrides: Any,
 ) -> DemoRecord:
     """Run the demo job end to end (module docstring) and return a :class:`DemoRecord`.
 
@@ -281,22 +288,24 @@ def run_demo(
         Without ``costs``: calibrate on the cluster (True) or plan with the built-in defaults (False).
     profile_sizes, profile_repeats
         Calibration settings (:func:`hetflow.flows.llm.profile.profile_cluster`).
-    solver : str
-        Planner (default ``dp``).
-    out_dir : path, optional
-        Where to write ``results.parquet``, ``gantt.png``, ``schedule.json``, ``timeline.csv``,
-        ``summary.md`` and (when calibrated) ``costs.json``; ``None`` writes nothing.
     address, client
         Run on an existing Dask cluster instead of starting one.
-    retries, retry_delay
-        Re-runs of a failing task on its worker (:func:`hetflow.flows.orchestration.flow.run_plan`).
     prepare : callable, optional
         ``prepare(graph) -> graph`` applied to the job before planning (fault drills, experiments).
     progress : bool
         Show a rich progress bar (tasks done / total, documents scored).
     console : rich.console.Console, optional
         Where progress goes (default: a new console on stderr).
+    options : RunOptions, optional
+        How the job is planned and run (:func:`demo_options`: ``solver``, ``retries``, ``retry_delay``, ...).
+        ``out_dir`` (default ``hetflow-demo``; ``None`` writes nothing) receives the run's outputs
+        (:func:`hetflow.flows.orchestration.record.write_outputs`: the merged table as ``results.parquet``,
+        ``gantt.png``, ``schedule.json``, ``timeline.csv``, ``summary.md``) and, when calibrated, ``costs.json``.
+    **overrides
+        Options by name, applied to ``options``: ``run_demo(solver="heft", out_dir=None)``.
     """
+    options = demo_options(options, **overrides)
+    solver = options.solver
     os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")  # worker processes inherit it: one torch thread each
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar per worker
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
@@ -327,14 +336,16 @@ def run_demo(
     columns = [SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[note]}"), TimeElapsedColumn()]  # fmt: skip
     bar = Progress(*columns, console=console, disable=not progress, transient=False)
-    out = Path(out_dir) if out_dir is not None else None
+    out = Path(options.out_dir) if options.out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     profile = None
     with _quiet_logs(console if progress else None), bar:
         step = bar.add_task("starting Dask cluster", total=None, note="")
         shape = Cluster.local(gpus=gpus, cpus=cpus)
-        session = open_session(None if (address or client) else shape, address, client=client, dashboard_address=None)
+        session = open_session(None if (address or client) else shape, address, client=client,
+                               dashboard_address=":0" if options.dashboard else None,
+                               timeout=options.connect_timeout)  # fmt: skip
         try:
             names = session.cluster.names
             bar.update(step, description=f"Dask cluster: {len(names)} workers", total=1, completed=1,
@@ -376,8 +387,7 @@ def run_demo(
             t = time.perf_counter()
             try:
                 links = profile.cluster(shape) if profile is not None else None  # measured transfer speed
-                record = run_plan(graph, cluster=links, client=session.client, solver=solver, retries=retries,
-                                  retry_delay=retry_delay, dashboard=False, artifacts=True)  # fmt: skip
+                record = run_plan(graph, cluster=links, client=session.client, options=options, out_dir=None)
             finally:
                 poller.stop()
             timings["flow"] = time.perf_counter() - t

@@ -9,6 +9,7 @@ Example (starts an embedded Dask cluster; use ``address="tcp://..."`` for a runn
     from hetflow.taskgraph import Cluster, workloads
     g = workloads.llm_batch_job(n_docs=640)
     record = run_plan(g, cluster=Cluster.local(1, 3), solver="dp", emulate=True, time_scale=2.0)
+    record = run_plan(g, options=RunOptions(solver="heft", emulate=True))  # the same options as one object
     record.results, record.planned_makespan, record.actual_makespan, record.replans
     record.timeline.head(); record.gantt("run.png")
 """
@@ -23,17 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.cluster import DaskSession, open_session
 from hetflow.flows.runtime.executor import Execution, PlanExecutor
-from hetflow.flows.runtime.ops import emulated
 from hetflow.flows.runtime.timeline import gantt, summary_markdown, timeline_frame, worker_table
+from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph
 from hetflow.taskgraph.errors import ClusterError, InvalidInput
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-__all__ = ["run_plan", "RunRecord", "merge_digest"]
+__all__ = ["run_plan", "RunRecord", "RunOptions", "merge_digest"]
 
 
 @dataclass
@@ -147,37 +149,36 @@ def merge_digest(results: dict[Hashable, Any]) -> str:
 
 # -- the coarse Prefect tasks ------------------------------------------------------------------------
 @task(name="set up Dask cluster", cache_policy=NO_CACHE)
-def setup_cluster(
-    cluster: Cluster | None, address: str | None, client: Any, dashboard: bool, timeout: float
-) -> DaskSession:
-    dashboard_address = ":0" if dashboard else None
-    session = open_session(cluster, address, client=client, dashboard_address=dashboard_address, timeout=timeout)
-    link = session.dashboard_link
+def setup_cluster(cluster: Cluster | None, address: str | None, client: Any, options: RunOptions) -> DaskSession:
+    dashboard_address = ":0" if options.dashboard else None
+    session = open_session(
+        cluster, address, client=client, dashboard_address=dashboard_address, timeout=options.connect_timeout
+    )
     where = "embedded cluster" if session.local_cluster is not None else (address or "given client")
     get_run_logger().info(f"Dask {where}: {len(session.cluster)} planned workers {session.cluster.names}")
+    link = session.dashboard_link if options.dashboard else None
     if link:
         print(f"Dask dashboard: {link}")
     return session
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def make_plan(graph: TaskGraph, cluster: Cluster, solver: str, seed: int, schedule: Schedule | None) -> Schedule:
+def make_plan(graph: TaskGraph, cluster: Cluster, options: RunOptions, schedule: Schedule | None) -> Schedule:
     if schedule is not None:
         return schedule.validate(graph, cluster)
-    from hetflow.solvers import plan
-
-    schedule = plan(graph, cluster, solver=solver, seed=seed)
+    schedule = plan(graph, cluster, solver=options.solver, seed=options.seed)
     schedule.validate(graph, cluster)  # cheap (O(V + E)); a bad plan would run in a wrong order
     get_run_logger().info(
-        f"{solver} planned {len(schedule)} tasks: makespan {schedule.makespan:.4g} s in {schedule.plan_seconds:.3f} s"
+        f"{options.solver} planned {len(schedule)} tasks: makespan {schedule.makespan:.4g} s "
+        f"in {schedule.plan_seconds:.3f} s"
     )
     return schedule
 
 
 @task(name="execute plan", cache_policy=NO_CACHE)
-def execute_plan(session: DaskSession, graph: TaskGraph, schedule: Schedule, options: dict[str, Any]) -> Execution:
+def execute_plan(session: DaskSession, graph: TaskGraph, schedule: Schedule, options: RunOptions) -> Execution:
     logger = get_run_logger()
-    executor = PlanExecutor(session.client, graph, session.cluster, session.slots, log=logger.info, **options)
+    executor = PlanExecutor(session.client, graph, session.cluster, session.slots, options, log=logger.info)
     execution = executor.run(schedule)
     logger.info(f"executed {len(graph)} tasks in {execution.wall_seconds:.3f} s, {len(execution.replans)} re-plans")
     return execution
@@ -198,13 +199,11 @@ def report_run(
     schedule: Schedule,
     execution: Execution,
     results: dict[Hashable, Any],
-    time_scale: float,
-    dashboard_link: str | None,
-    out_dir: str | None,
-    artifacts: bool,
+    options: RunOptions,
 ) -> RunRecord:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+    time_scale = options.time_scale
     frame = timeline_frame(graph, execution, session.slots, time_scale)
     replans = [
         {
@@ -230,14 +229,14 @@ def report_run(
         submit_seconds=execution.submit_seconds,
         time_scale=time_scale,
         replans=replans,
-        dashboard_link=dashboard_link,
+        dashboard_link=session.dashboard_link if options.dashboard else None,
     )
-    if artifacts:
+    if options.artifacts:
         create_markdown_artifact(record.to_markdown(), key="hetflow-run-summary", description="plan vs actual")
         table = worker_table(frame).round(4).to_dict(orient="records")
         create_table_artifact(table, key="hetflow-run-workers", description="per-worker actual load")
-    if out_dir:
-        paths = record.save(out_dir)
+    if options.out_dir:
+        paths = record.save(options.out_dir)
         get_run_logger().info(f"wrote {', '.join(paths.values())}")
     return record
 
@@ -250,19 +249,8 @@ def run_plan(
     cluster: Cluster | None = None,
     address: str | None = None,
     client: Any = None,
-    solver: str = "dp",
-    seed: int = 0,
-    retries: int = 2,
-    retry_delay: float = 0.0,
-    time_scale: float = 1.0,
-    emulate: bool = False,
-    strict_order: bool = False,
-    max_replans: int = 3,
-    timeout: float | None = None,
-    dashboard: bool = True,
-    connect_timeout: float = 30.0,
-    out_dir: str | None = None,
-    artifacts: bool = True,
+    options: RunOptions | None = None,
+    **overrides: Any,
 ) -> RunRecord:
     """Plan ``graph`` and run the plan on Dask; return the merged sink results and a :class:`RunRecord`.
 
@@ -272,7 +260,7 @@ def run_plan(
         Tasks with ``cost`` and optionally ``op``/``params`` (:mod:`hetflow.flows.runtime.ops`); tasks without ``op``
         sleep ``cost[device] / speed * time_scale`` seconds (``emulate``).
     schedule : Schedule, optional
-        A ready plan (validated against the cluster); default: plan with ``solver``.
+        A ready plan (validated against the cluster); default: plan with ``options.solver``.
     cluster : Cluster, optional
         Without ``address``/``client``: the shape of the embedded Dask cluster to start (default
         ``Cluster.local(1, 3)``). With them: only its bandwidth/latency are used; workers are discovered.
@@ -280,28 +268,11 @@ def run_plan(
         Scheduler address of a running Dask cluster (``tcp://host:port``).
     client : distributed.Client, optional
         An already connected client (not closed by the flow).
-    solver, seed : str, int
-        Planner (:func:`hetflow.solvers.plan`); also used for re-plans after a worker dies.
-    retries, retry_delay : int, float
-        Re-runs of a raising task on its planned worker, and the pause before each.
-    time_scale : float
-        Model seconds -> real seconds for emulated tasks and for the planned times in the report.
-    emulate : bool
-        Strip ``op``/``params`` so every task is emulated.
-    strict_order : bool
-        Chain each worker's tasks in plan order (no overtaking by later-planned ready tasks).
-    max_replans : int
-        Re-plans allowed after worker deaths before the run fails.
-    timeout : float, optional
-        Fail if execution takes longer.
-    dashboard : bool
-        Start the Bokeh dashboard of the embedded cluster and print its link.
-    connect_timeout : float
-        Seconds to reach the scheduler at ``address`` (or for the embedded workers to come up).
-    out_dir : str, optional
-        Write schedule, timeline, results, summary and Gantt chart there.
-    artifacts : bool
-        Publish a markdown and a table artifact to Prefect.
+    options : RunOptions, optional
+        How to plan, execute and report (solver, seed, retries, retry_delay, time_scale, emulate, strict_order,
+        max_replans, timeout, dashboard, connect_timeout, out_dir, artifacts, ...; see :class:`RunOptions`).
+    **overrides
+        Options by name, applied to ``options``: ``run_plan(g, solver="heft", time_scale=0.1)``.
 
     Returns
     -------
@@ -310,34 +281,22 @@ def run_plan(
     Raises
     ------
     hetflow.taskgraph.errors.InvalidInput
-        Bad graph/cluster/schedule, or (``DeviceError``) a task that no surviving worker can run.
+        Bad graph/cluster/schedule/options, or (``DeviceError``) a task that no surviving worker can run.
     hetflow.flows.runtime.executor.TaskFailed
         A task failed on every attempt.
     """
+    options = RunOptions.build(options, **overrides)
     if not isinstance(graph, TaskGraph):
         raise InvalidInput(f"run_plan needs a TaskGraph, not {type(graph).__name__}")
     if address is not None and client is not None:
         raise ClusterError("pass either a scheduler address or a client, not both")
     graph.validate()
-    if emulate:
-        graph = emulated(graph)
-    session = setup_cluster(cluster, address, client, dashboard, connect_timeout)
+    session = setup_cluster(cluster, address, client, options)
     try:
-        link = session.dashboard_link
-        schedule = make_plan(graph, session.cluster, solver, seed, schedule)
-        options = dict(
-            solver=solver,
-            seed=seed,
-            retries=retries,
-            retry_delay=retry_delay,
-            time_scale=time_scale,
-            strict_order=strict_order,
-            max_replans=max_replans,
-            timeout=timeout,
-        )
+        schedule = make_plan(graph, session.cluster, options, schedule)
         execution = execute_plan(session, graph, schedule, options)
         results = merge_results(graph, execution)
-        record = report_run(graph, session, schedule, execution, results, time_scale, link, out_dir, artifacts)
+        record = report_run(graph, session, schedule, execution, results, options)
     finally:
         if client is None:
             session.close()

@@ -11,7 +11,8 @@ Typical use (a long-running process next to ``prefect server start``)::
 or in Python::
 
     from hetflow.flows.orchestration.serve import run_graph_file
-    run_graph_file.serve(name="nightly", cron="0 2 * * *", parameters={"graph": "/abs/graph.json", ...})
+    run_graph_file.serve(name="nightly", cron="0 2 * * *",
+                         parameters={"graph": "/abs/graph.json", "options": {"solver": "heft"}})
 
 ``deployment(...)`` builds the same deployment without serving it (``.apply()`` registers it; a served
 process or a worker then runs it; ``prefect deployment run hetflow-run-file/nightly`` triggers a run).
@@ -22,6 +23,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from hetflow.flows.options import RunOptions
+from hetflow.flows.orchestration.flow import run_plan
+from hetflow.taskgraph import Cluster, load_graph
+from hetflow.taskgraph.errors import InvalidInput
 from prefect import flow
 
 __all__ = ["run_graph_file", "deployment", "serve", "FLOW_NAME"]
@@ -34,40 +39,22 @@ def run_graph_file(
     graph: str,
     cluster: str | None = None,
     address: str | None = None,
-    solver: str = "dp",
-    seed: int = 0,
-    retries: int = 2,
-    retry_delay: float = 0.0,
-    time_scale: float = 1.0,
-    emulate: bool = False,
-    out_dir: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load ``graph`` (and ``cluster``), run :func:`~hetflow.flows.run_plan` as a subflow, return its summary.
 
     ``cluster`` is a cluster JSON path (embedded Dask cluster); ``address`` a running scheduler. Without
-    either, the embedded default cluster (1 GPU + 3 CPU workers) is used.
+    either, the embedded default cluster (1 GPU + 3 CPU workers) is used. ``options`` are
+    :class:`~hetflow.flows.options.RunOptions` by name (JSON), e.g. ``{"solver": "heft", "time_scale": 0.1}``.
     """
-    from hetflow.flows.orchestration.flow import run_plan
-    from hetflow.taskgraph import Cluster, load_graph
-
+    run_options = RunOptions.build(options)
     record = run_plan(
-        load_graph(graph),
-        cluster=Cluster.load(cluster) if cluster else None,
-        address=address,
-        solver=solver,
-        seed=seed,
-        retries=retries,
-        retry_delay=retry_delay,
-        time_scale=time_scale,
-        emulate=emulate,
-        out_dir=out_dir,
+        load_graph(graph), cluster=Cluster.load(cluster) if cluster else None, address=address, options=run_options
     )
     return record.summary()
 
 
-def _parameters(graph: str, cluster: str | None, address: str | None, **options: Any) -> dict[str, Any]:
-    from hetflow.taskgraph.errors import InvalidInput
-
+def _parameters(graph: str, cluster: str | None, address: str | None, options: RunOptions) -> dict[str, Any]:
     if cluster and address:
         raise InvalidInput("give a cluster file or a scheduler address, not both")
     params: dict[str, Any] = {"graph": os.path.abspath(graph)}  # runs start in another process and cwd
@@ -75,7 +62,9 @@ def _parameters(graph: str, cluster: str | None, address: str | None, **options:
         params["cluster"] = os.path.abspath(cluster)
     if address:
         params["address"] = address
-    params.update({k: v for k, v in options.items() if v is not None})
+    if options.out_dir is not None:
+        options = RunOptions.build(options, out_dir=os.path.abspath(options.out_dir))
+    params["options"] = options.to_dict()
     return params
 
 
@@ -86,22 +75,24 @@ def deployment(
     name: str = "scheduled",
     cluster: str | None = None,
     address: str | None = None,
-    **options: Any,
+    options: RunOptions | None = None,
+    **overrides: Any,
 ) -> Any:
     """A ``RunnerDeployment`` of :func:`run_graph_file` on a cron schedule (call ``.apply()`` to register).
 
-    ``options`` are further flow parameters (``solver``, ``time_scale``, ``emulate``, ...). The entrypoint
-    is the module path ``hetflow.flows.orchestration.serve.run_graph_file``, so runs work from any directory
-    where hetflow is importable.
+    ``options`` (and ``overrides`` by name: ``solver``, ``time_scale``, ``emulate``, ...) are validated now and
+    stored with the deployment as its ``options`` parameter. The entrypoint is the module path
+    ``hetflow.flows.orchestration.serve.run_graph_file``, so runs work from any directory where hetflow is
+    importable.
     """
-    from hetflow.taskgraph import load_graph
     from prefect.deployments.runner import EntrypointType
 
+    options = RunOptions.build(options, **overrides)
     load_graph(graph)  # fail now on a bad file, not at 2 a.m.
     return run_graph_file.to_deployment(
         name=name,
         cron=cron,
-        parameters=_parameters(graph, cluster, address, **options),
+        parameters=_parameters(graph, cluster, address, options),
         description=f"hetflow: plan and run {os.path.basename(graph)} on cron {cron!r}",
         entrypoint_type=EntrypointType.MODULE_PATH,
     )

@@ -43,6 +43,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.worker import run_graph_task, warm_up
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
@@ -108,22 +109,12 @@ class PlanExecutor:
         The planned cluster; re-plans use ``cluster.without(dead workers)``.
     slots : mapping planned worker name -> DaskSlot
         Where each planned worker lives (:func:`hetflow.flows.runtime.cluster.slot_map`).
-    solver, seed : str, int
-        Used to re-plan after a worker dies (:func:`hetflow.solvers.plan`).
-    retries : int
-        Extra attempts of a raising task, on its planned worker.
-    retry_delay : float
-        Seconds to wait before each retry.
-    time_scale : float
-        Tasks without an ``op`` run ``emulate`` for ``cost[device] / speed * time_scale`` seconds.
-    strict_order : bool
-        Chain the tasks of each worker in plan order (no overtaking).
-    max_replans : int
-        Give up (:class:`TaskFailed`) after this many re-plans.
-    poll_interval : float
-        Seconds between liveness checks of the planned workers.
-    timeout : float, optional
-        Give up after this many seconds.
+    options : RunOptions, optional
+        What the executor reads of them: ``solver``/``seed`` (re-plans after a worker dies), ``retries`` and
+        ``retry_delay`` (extra attempts of a raising task on its planned worker, and the pause before each),
+        ``time_scale`` (tasks without an ``op`` — every task with ``emulate`` — sleep
+        ``cost[device] / speed * time_scale`` seconds), ``strict_order``, ``max_replans`` (then
+        :class:`TaskFailed`), ``poll_interval`` and ``timeout``.
     planner : callable, optional
         ``planner(graph, cluster) -> Schedule`` for re-plans (default: ``hetflow.solvers.plan`` with solver/seed).
     log : callable, optional
@@ -134,6 +125,8 @@ class PlanExecutor:
         re-planned rounds rename them ``<name>-r<round>``. Their failures are not counted as events.
     outputs : sequence of tasks, optional
         The tasks whose results :meth:`run` returns (default: the graph's sinks).
+    **overrides
+        Options by name (``time_scale=0.1``), applied to ``options`` (:meth:`RunOptions.build`).
     """
 
     def __init__(
@@ -142,28 +135,16 @@ class PlanExecutor:
         graph: TaskGraph,
         cluster: Cluster,
         slots: Mapping[str, DaskSlot],
+        options: RunOptions | None = None,
         *,
-        solver: str = "dp",
-        seed: int = 0,
-        retries: int = 2,
-        retry_delay: float = 0.0,
-        time_scale: float = 1.0,
-        strict_order: bool = False,
-        max_replans: int = 3,
-        poll_interval: float = 0.1,
-        timeout: float | None = None,
         planner: Callable[[TaskGraph, Cluster], Schedule] | None = None,
         log: Callable[[str], None] | None = None,
         nodes: Mapping[Hashable, Any] | None = None,
         outputs: Sequence[Hashable] | None = None,
+        **overrides: Any,
     ):
-        if retries < 0 or retry_delay < 0 or time_scale < 0:
-            raise InvalidInput("retries, retry_delay and time_scale must be >= 0")
+        self.options = RunOptions.build(options, **overrides)
         self.client, self.graph, self.cluster, self.slots = client, graph, cluster, dict(slots)
-        self.solver, self.seed = solver, seed
-        self.retries, self.retry_delay, self.time_scale = int(retries), float(retry_delay), float(time_scale)
-        self.strict_order, self.max_replans = strict_order, max_replans
-        self.poll_interval, self.timeout = poll_interval, timeout
         self.planner = planner
         self.log = log or (lambda message: None)
         self.nodes = dict(nodes or {})
@@ -176,11 +157,11 @@ class PlanExecutor:
     # -- submission -----------------------------------------------------------------------------
     def _spec(self, task: Hashable, slot: DaskSlot, n_inputs: int) -> tuple:
         data = self.graph.G.nodes[task]
-        op, params = data.get("op"), dict(data.get("params") or {})
+        op, params = (None, {}) if self.options.emulate else (data.get("op"), dict(data.get("params") or {}))
         if op is None:
             seconds = self.graph.cost(task)[slot.worker.device] / slot.worker.speed
-            params = {"seconds": seconds * self.time_scale}
-        return (task, op, params, slot.worker.device, slot.worker.name, n_inputs, self.retry_delay, self.topic)
+            params = {"seconds": seconds * self.options.time_scale}
+        return (task, op, params, slot.worker.device, slot.worker.name, n_inputs, self.options.retry_delay, self.topic)
 
     def _submit(self, schedule: Schedule, round_: int, futures: dict[Hashable, Any]) -> dict[Hashable, str]:
         """Submit every task of ``schedule`` to Dask; parents come from ``futures`` (updated in place).
@@ -222,7 +203,7 @@ class PlanExecutor:
                 node = self.nodes[t].substitute(subs, key=key) if subs or key != t else self.nodes[t]
             else:
                 parents = [TaskRef(key_of[q]) for q in graph.parents(t)]
-                extra = [TaskRef(previous[p.worker])] if self.strict_order and p.worker in previous else []
+                extra = [TaskRef(previous[p.worker])] if self.options.strict_order and p.worker in previous else []
                 spec = DataNode(None, self._spec(t, slot, len(parents)))
                 node = Task(key, run_graph_task, spec, *parents, *extra)
             previous[p.worker] = key
@@ -235,7 +216,7 @@ class PlanExecutor:
                     _annotated_graph(chunk, f"hetflow-{self.tag}-r{round_}-{part}"),
                     [c[0] for c in chunk],
                     sync=False,
-                    retries=self.retries or None,
+                    retries=self.options.retries or None,
                 )
                 futures.update(zip(order[: len(chunk)] if part == 0 else order[cut:], submitted))
         return keys
@@ -245,14 +226,14 @@ class PlanExecutor:
             return self.planner(graph, cluster)
         from hetflow.solvers import plan
 
-        return plan(graph, cluster, solver=self.solver, seed=self.seed)
+        return plan(graph, cluster, solver=self.options.solver, seed=self.options.seed)
 
     # -- main loop ------------------------------------------------------------------------------
     def run(self, schedule: Schedule) -> Execution:
         """Submit ``schedule``, watch it to the end (recovering from dead workers) and gather the sinks."""
         from distributed import wait
 
-        graph, client = self.graph, self.client
+        graph, client, opts = self.graph, self.client, self.options
         missing = [w for w in schedule.workers if w not in self.slots]
         if missing:
             raise ClusterError(f"the schedule uses worker {missing[0]!r}, which the Dask cluster does not have")
@@ -273,12 +254,12 @@ class PlanExecutor:
         gather_timeout = 10.0
         try:
             while len(results) < len(sinks):
-                if self.timeout is not None and time.time() - t0 > self.timeout:
-                    raise TaskFailed(f"the run did not finish within {self.timeout:g} s")
+                if opts.timeout is not None and time.time() - t0 > opts.timeout:
+                    raise TaskFailed(f"the run did not finish within {opts.timeout:g} s")
                 pending = [s for s in sinks if s not in results]
                 try:  # O(pending) per poll interval, not per finished sink
                     with client.as_current():
-                        wait([futures[s] for s in pending], timeout=self.poll_interval, return_when="ALL_COMPLETED")
+                        wait([futures[s] for s in pending], timeout=opts.poll_interval, return_when="ALL_COMPLETED")
                 except TimeoutError:
                     pass
                 status = {s: futures[s].status for s in pending}
@@ -295,8 +276,8 @@ class PlanExecutor:
                 gone = {name for name, slot in self.slots.items() if slot.address not in alive} - dead
                 if gone:
                     dead |= gone
-                    if len(rounds) > self.max_replans:
-                        raise TaskFailed(f"workers {sorted(dead)} died; gave up after {self.max_replans} re-plans")
+                    if len(rounds) > opts.max_replans:
+                        raise TaskFailed(f"workers {sorted(dead)} died; gave up after {opts.max_replans} re-plans")
                     new = self._replan(futures, results, dead, alive, len(rounds), t0)
                     if new is not None:
                         rounds.append(new)
@@ -343,7 +324,7 @@ class PlanExecutor:
     def _raise_failure(self, task: Hashable, future: Any) -> None:
         exc = future.exception()
         raise TaskFailed(
-            f"task {task!r} failed on worker {self.placed.get(task)!r} after {self.retries + 1} attempt(s): "
+            f"task {task!r} failed on worker {self.placed.get(task)!r} after {self.options.retries + 1} attempt(s): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
 

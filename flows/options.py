@@ -1,0 +1,169 @@
+"""How a plan runs: :class:`RunOptions`, the one options object carried from the CLI through the flow to the executor.
+
+``hetflow run`` builds it from its flags, :func:`hetflow.flows.orchestration.flow.run_plan` and
+:func:`hetflow.flows.llm.demo.run_demo` take it (or keyword overrides that build it), and
+:class:`hetflow.flows.runtime.executor.PlanExecutor` reads the fields it needs. It is validated once, when it
+is made: a bad value raises :class:`OptionError` (an :class:`~hetflow.taskgraph.errors.InvalidInput`) naming
+the option, before any cluster or Prefect server starts.
+
+Examples
+--------
+>>> opts = RunOptions(solver="heft", time_scale=0.1)
+>>> opts.retries, opts.time_scale
+(2, 0.1)
+>>> RunOptions.build(opts, retries=0).retries          # a copy with overrides, validated again
+0
+>>> try:
+...     RunOptions(retries=-1)
+... except InvalidInput as e:  # an OptionError
+...     print(e)
+retries must be >= 0, not -1
+>>> RunOptions.build(None, retry=3)  # doctest: +IGNORE_EXCEPTION_DETAIL
+Traceback (most recent call last):
+OptionError: retry is not a run option; choose from solver, seed, retries, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hetflow.solvers.registry import check_solver_name
+from hetflow.taskgraph.errors import InvalidInput
+
+__all__ = ["RunOptions", "OptionError"]
+
+
+class OptionError(InvalidInput):
+    """A run option with a bad value: ``option`` names it, ``problem`` says what is wrong.
+
+    The CLI reports it under the flag's name (``--retries must be ...``).
+    """
+
+    def __init__(self, option: str, problem: str):
+        super().__init__(f"{option} {problem}")
+        self.option, self.problem = option, problem
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a plan on Dask (planning, retries, timing, reporting). Immutable; validated when made.
+
+    Parameters
+    ----------
+    solver : str
+        Planner (:func:`hetflow.solvers.plan`), also used for re-plans after a worker dies.
+    seed : int
+        Seed of randomised planners (>= 0).
+    retries : int
+        Re-runs of a raising task on its planned worker.
+    retry_delay : float
+        Seconds before each retry.
+    time_scale : float
+        Model seconds -> real seconds: emulated tasks sleep ``cost / speed * time_scale``, and the report's
+        planned times are scaled by it.
+    emulate : bool
+        Strip every task's ``op``/``params``: each task sleeps its planned duration.
+    strict_order : bool
+        Chain each worker's tasks in plan order (no overtaking by later-planned ready tasks).
+    max_replans : int
+        Re-plans allowed after worker deaths before the run fails.
+    timeout : float, optional
+        Fail when the execution takes longer (seconds).
+    poll_interval : float
+        Seconds between the executor's checks of sink results and worker liveness.
+    dashboard : bool
+        Start the embedded cluster's Bokeh dashboard and print its link (never a link when False).
+    connect_timeout : float
+        Seconds to reach the scheduler, or for the embedded workers to come up.
+    out_dir : str, optional
+        Write the run's outputs there (:func:`hetflow.flows.orchestration.record.write_outputs`).
+    artifacts : bool
+        Publish the summary and the per-worker table as Prefect artifacts.
+    """
+
+    solver: str = "dp"
+    seed: int = 0
+    retries: int = 2
+    retry_delay: float = 0.0
+    time_scale: float = 1.0
+    emulate: bool = False
+    strict_order: bool = False
+    max_replans: int = 3
+    timeout: float | None = None
+    poll_interval: float = 0.1
+    dashboard: bool = True
+    connect_timeout: float = 30.0
+    out_dir: str | None = None
+    artifacts: bool = True
+
+    def __post_init__(self) -> None:
+        check_solver_name(self.solver)
+        for name in ("seed", "retries", "max_replans"):
+            _set(self, name, _count(name, getattr(self, name)))
+        for name in ("retry_delay", "time_scale"):
+            _set(self, name, _seconds(name, getattr(self, name), zero_ok=True))
+        for name in ("poll_interval", "connect_timeout"):
+            _set(self, name, _seconds(name, getattr(self, name), zero_ok=False))
+        if self.timeout is not None:
+            _set(self, "timeout", _seconds("timeout", self.timeout, zero_ok=False))
+        for name in ("emulate", "strict_order", "dashboard", "artifacts"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionError(name, f"must be True or False, not {getattr(self, name)!r}")
+        if self.out_dir is not None:
+            if not isinstance(self.out_dir, (str, os.PathLike)) or not str(self.out_dir):
+                raise OptionError("out_dir", f"must be a folder path, not {self.out_dir!r}")
+            _set(self, "out_dir", os.fspath(self.out_dir))
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The option names, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def build(cls, options: RunOptions | Mapping[str, Any] | None = None, **overrides: Any) -> RunOptions:
+        """``options`` (default: the defaults) with ``overrides`` applied; unknown names raise :class:`OptionError`.
+
+        ``options`` may also be a mapping of option names (e.g. the JSON parameters of a deployment).
+        """
+        if isinstance(options, Mapping):
+            overrides = {**options, **overrides}
+            options = None
+        elif options is not None and not isinstance(options, RunOptions):
+            raise InvalidInput(f"options must be RunOptions, not {type(options).__name__}")
+        known = cls.names()
+        for name in overrides:
+            if name not in known:
+                raise OptionError(name, f"is not a run option; choose from {', '.join(known)}")
+        return dataclasses.replace(options, **overrides) if options is not None else cls(**overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as a JSON-able dict (``RunOptions.build(d)`` reads it back)."""
+        return dataclasses.asdict(self)
+
+
+def _set(options: RunOptions, name: str, value: Any) -> None:
+    object.__setattr__(options, name, value)  # normalising in __post_init__ of a frozen dataclass
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionError(name, f"must be an integer, not {value!r}")
+    if value < 0:
+        raise OptionError(name, f"must be >= 0, not {value!r}")
+    return int(value)
+
+
+def _seconds(name: str, value: Any, *, zero_ok: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError(name, f"must be a number, not {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise OptionError(name, f"must be finite, not {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise OptionError(name, f"must be {'>= 0' if zero_ok else '> 0'}, not {value!r}")
+    return value

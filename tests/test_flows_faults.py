@@ -12,6 +12,7 @@ import pytest
 from flows_graphs import layered
 from hetflow.flows.bench.emulate import emulated, reference_results
 from hetflow.flows.orchestration.flow import merge_digest, run_plan
+from hetflow.flows.runtime.keys import is_task_key, parse_key
 from hetflow.taskgraph.errors import DeviceError
 
 
@@ -31,7 +32,8 @@ class Killer(threading.Thread):
             pid = worker_pids(client)[self.name]
             start = time.time()
             while time.time() - start < self.timeout:
-                done = [r for r in client.get_task_stream(start=start) if r["key"].split("-")[0] in self.kinds]
+                keys = [r["key"] for r in client.get_task_stream(start=start)]
+                done = [k for k in keys if is_task_key(k) and parse_key(k).kind in self.kinds]
                 if len(done) >= self.after:
                     os.kill(pid, signal.SIGKILL)
                     self.killed_at = time.time()

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.cluster import DaskSession
 from hetflow.flows.runtime.executor import PlanExecutor
+from hetflow.flows.runtime.keys import format_key
 from hetflow.flows.runtime.ops import emulated, reference_results  # noqa: F401  (re-exported)
 from hetflow.flows.runtime.timeline import timeline_frame
 from hetflow.flows.runtime.worker import run_anywhere, warm_up
@@ -104,7 +106,7 @@ def plain_dask_run(
     client.run(warm_up)
     client.get_task_stream(count=0)
     tag = uuid.uuid4().hex[:8]
-    keys = {t: f"{graph.kind(t)}-{t}-dask{hints}-{tag}" for t in graph.tasks}
+    keys = {t: format_key(graph.kind(t), t, f"dask{hints}.{tag}") for t in graph.tasks}
     task_of = {k: t for t, k in keys.items()}
     need: dict[Hashable, str | None] = {}
     for t in graph.tasks:
@@ -150,10 +152,15 @@ def plain_dask_run(
 
 
 def hetflow_run(
-    session: DaskSession, graph: TaskGraph, schedule: Schedule, *, time_scale: float = 1.0, **options: Any
+    session: DaskSession, graph: TaskGraph, schedule: Schedule, options: RunOptions | None = None, **overrides: Any
 ) -> VariantResult:
-    """Execute ``schedule`` with :class:`PlanExecutor` (no Prefect around it) and time it like the baselines."""
-    executor = PlanExecutor(session.client, graph, session.cluster, session.slots, time_scale=time_scale, **options)
+    """Execute ``schedule`` with :class:`PlanExecutor` (no Prefect around it) and time it like the baselines.
+
+    ``options``/``overrides`` are the executor's (:class:`~hetflow.flows.options.RunOptions`), e.g.
+    ``time_scale=0.1, strict_order=True``.
+    """
+    executor = PlanExecutor(session.client, graph, session.cluster, session.slots, options, **overrides)
+    time_scale = executor.options.time_scale
     execution = executor.run(schedule)
     tl = timeline_frame(graph, execution, session.slots, time_scale)
     frame = tl.rename(columns={"actual_worker": "worker", "actual_start": "start", "actual_finish": "stop"})[
@@ -195,6 +202,8 @@ def compare_execution(
     **options: Any,
 ) -> tuple[pd.DataFrame, dict[str, VariantResult]]:
     """Run the hetflow plan, then Dask with no hints and with GPU hints (per ``modes``), on one cluster.
+
+    ``options`` are further run options of the hetflow variant (``strict_order``, ``solver``, ...).
 
     Returns the comparison table (one row per variant, ``vs_best_dask`` = makespan over the best Dask
     variant's) and the raw results. Raises ``AssertionError`` if the variants' sink results differ.

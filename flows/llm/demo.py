@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR
 from hetflow.flows.options import RunOptions
+from hetflow.flows.runtime.keys import parse_key
 from hetflow.taskgraph import TaskGraph
 
 if TYPE_CHECKING:  # pandas loads on use: `hetflow --help` imports this module for its defaults
@@ -52,7 +53,6 @@ __all__ = [
 ]
 
 PROFILE_SIZES = (16, 64)  # the demo's quick calibration: two sizes (two passes, ~10 s)
-_KEY = re.compile(r"^[^-]+-(?P<task>[^-]+)(?:-r\d+)?-[0-9a-f]{8}$")
 
 
 @dataclass
@@ -126,11 +126,22 @@ def stage_table(timeline: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+def batch_rows(graph: TaskGraph) -> dict[Hashable, int]:
+    """Score task -> documents it scores: the rows ``[start, stop)`` its batch's ``preprocess`` task reads."""
+    rows = {}
+    for t in graph.tasks:
+        if graph.kind(t) == "score":
+            pre = [a for a in nx.ancestors(graph.G, t) if graph.kind(a) == "preprocess"]
+            params = [graph.G.nodes[a].get("params") or {} for a in pre]
+            rows[t] = sum(max(0, int(p.get("stop", 0)) - int(p.get("start", 0))) for p in params)
+    return rows
+
+
 class TaskProgress(threading.Thread):
     """Poll the Dask scheduler's task stream for finished graph tasks; report ``callback(done, docs_scored)``.
 
-    A task counts as done once a key of it (``<kind>-<task>[-r<round>]-<tag>``, see
-    :func:`hetflow.flows.runtime.executor.dask_key`) finished without error. Only records added after the poller was
+    A task counts as done once a key of it (:func:`hetflow.flows.runtime.keys.parse_key`) finished without
+    error. Only records added after the poller was
     created are read, so earlier runs on the same cluster do not count, and none is missed (the stream
     keeps records after their results are released).
     """
@@ -139,10 +150,7 @@ class TaskProgress(threading.Thread):
         super().__init__(daemon=True, name="hetflow-progress")
         self.client, self.callback, self.interval = client, callback, interval
         self.tasks = {str(t) for t in graph.tasks}
-        job = graph.G.graph.get("workload", {})
-        n, size = int(job.get("n_docs", 0)), max(1, int(job.get("batch_size", 1)))
-        self.docs = {str(t): max(0, min(size, n - int(str(t)[5:]) * size))  # score<b> -> rows of batch b
-                     for t in graph.tasks if graph.kind(t) == "score" and str(t)[5:].isdigit()}  # fmt: skip
+        self.docs = {str(t): n for t, n in batch_rows(graph).items()}
         self.done: set[str] = set()
         self.stop_event = threading.Event()
         client.get_task_stream(count=0)  # makes the scheduler record the task stream
@@ -155,9 +163,12 @@ class TaskProgress(threading.Thread):
         except Exception:  # scheduler busy or gone: try again at the next poll
             keys = []
         for key in keys:
-            m = _KEY.match(key)
-            if m and m["task"] in self.tasks:
-                self.done.add(m["task"])
+            try:
+                task = parse_key(key).task
+            except ValueError:  # not a graph task's key
+                continue
+            if task in self.tasks:
+                self.done.add(task)
         self.callback(len(self.done), sum(self.docs.get(t, 0) for t in self.done))
         return len(self.done)
 

@@ -2,8 +2,9 @@
 
 How a plan becomes Dask tasks (:class:`PlanExecutor`):
 
-* each graph task is a Dask task ``run_graph_task(spec, *parent results)`` with key
-  ``"<kind>-<task>[-r<round>]-<run tag>"`` (the dashboard's task stream groups by ``kind``), pinned with
+* each graph task is a Dask task ``run_graph_task(spec, *parent results)`` (a
+  :class:`~hetflow.flows.runtime.keys.TaskSpec`) with key ``"<kind>-<task>[-r<round>]-<run tag>"``
+  (:func:`~hetflow.flows.runtime.keys.format_key`; the dashboard's task stream groups by ``kind``), pinned with
   the per-key annotations ``workers=[address of the planned worker]`` (no ``allow_other_workers``, i.e.
   strict) and a distinct ``priority`` falling along the planned start order. Parent results travel as
   Dask futures/keys, worker to worker; only the sinks come back to the caller.
@@ -44,13 +45,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hetflow.flows.options import RunOptions
+from hetflow.flows.runtime.keys import TaskSpec, format_key
 from hetflow.flows.runtime.worker import run_graph_task, warm_up
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
 from hetflow.taskgraph.dask_convert import GPU_RESOURCE, DaskSlot
 from hetflow.taskgraph.errors import ClusterError, DeviceError, InvalidInput
 
-__all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "UnknownOpError", "run_graph_task", "dask_key"]
+__all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "UnknownOpError", "run_graph_task"]
 
 
 class TaskFailed(RuntimeError):
@@ -59,12 +61,6 @@ class TaskFailed(RuntimeError):
 
 class UnknownOpError(InvalidInput):
     """A task's op name cannot be resolved on a worker that is planned to run it (nothing was run)."""
-
-
-def dask_key(graph: TaskGraph, task: Hashable, tag: str, round_: int = 0) -> str:
-    """Readable, unique Dask key of a graph task: ``<kind>-<task>[-r<round>]-<tag>``."""
-    suffix = f"-r{round_}" if round_ else ""
-    return f"{graph.kind(task)}-{task}{suffix}-{tag}"
 
 
 @dataclass
@@ -155,13 +151,14 @@ class PlanExecutor:
         self.first_chunk = 4  # tasks per worker in the first graph sent to the scheduler
 
     # -- submission -----------------------------------------------------------------------------
-    def _spec(self, task: Hashable, slot: DaskSlot, n_inputs: int) -> tuple:
+    def _spec(self, task: Hashable, slot: DaskSlot, n_inputs: int) -> TaskSpec:
         data = self.graph.G.nodes[task]
         op, params = (None, {}) if self.options.emulate else (data.get("op"), dict(data.get("params") or {}))
         if op is None:
             seconds = self.graph.cost(task)[slot.worker.device] / slot.worker.speed
             params = {"seconds": seconds * self.options.time_scale}
-        return (task, op, params, slot.worker.device, slot.worker.name, n_inputs, self.options.retry_delay, self.topic)
+        device, worker, delay = slot.worker.device, slot.worker.name, self.options.retry_delay
+        return TaskSpec(task, op, params, device, worker, n_inputs, delay, self.topic)
 
     def _submit(self, schedule: Schedule, round_: int, futures: dict[Hashable, Any]) -> dict[Hashable, str]:
         """Submit every task of ``schedule`` to Dask; parents come from ``futures`` (updated in place).
@@ -181,7 +178,8 @@ class PlanExecutor:
         # plan order, made topological (a zero-length parent may share its child's start time)
         order = list(nx.lexicographical_topological_sort(graph.G.subgraph(rank), key=rank.__getitem__))
         keys: dict[Hashable, Any] = {
-            t: (_round_key(t, round_) if t in self.nodes else dask_key(graph, t, self.tag, round_)) for t in order
+            t: (_round_key(t, round_) if t in self.nodes else format_key(graph.kind(t), t, self.tag, round_))
+            for t in order
         }
         if len(set(keys.values())) < len(keys):
             seen: dict[str, Hashable] = {}

@@ -1,39 +1,38 @@
-"""The function every graph task runs inside a Dask worker (kept import-light: workers unpickle it).
+"""The functions graph tasks run inside a Dask worker (kept import-light: workers unpickle them).
 
-Nothing here imports networkx, pandas, Prefect or the planners, so a worker's first task does not pay
-for them.
+This module and what it imports (:mod:`~hetflow.flows.runtime.ops`, :mod:`~hetflow.flows.runtime.keys`) load
+neither pandas nor Prefect, so a worker's first task does not pay for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
+
+from distributed import get_worker
+from hetflow.flows.runtime.keys import TaskSpec
+from hetflow.flows.runtime.ops import call_op, emulate
 
 __all__ = ["run_graph_task", "run_anywhere", "warm_up"]
 
 
-def run_graph_task(spec: tuple, *inputs: Any) -> Any:
+def run_graph_task(spec: TaskSpec, *inputs: Any) -> Any:
     """Run one graph task: ``call_op(op, inputs, params, device=..., worker=..., task=...)``.
 
-    ``spec`` is ``(task, op, params, device, worker, n_inputs, retry_delay, topic)``. Arguments past the
-    first ``n_inputs`` are ordering-only dependencies and are ignored. On an exception the failure is
-    logged as a Dask event on ``topic`` (that is how attempts are counted), the worker waits
-    ``retry_delay`` seconds, and the exception propagates so that Dask's ``retries`` re-run the task.
+    Arguments past the first ``spec.n_inputs`` are ordering-only dependencies and are ignored. On an
+    exception the failure is logged as a Dask event on ``spec.topic`` (that is how attempts are counted),
+    the worker waits ``spec.retry_delay`` seconds, and the exception propagates so that Dask's ``retries``
+    re-run the task.
     """
-    task, op, params, device, worker, n_inputs, retry_delay, topic = spec
-    from hetflow.flows.runtime.ops import call_op
-
     try:
-        return call_op(op, inputs[:n_inputs], params, device=device, worker=worker, task=task)
+        return call_op(spec.op, inputs[: spec.n_inputs], spec.params, device=spec.device, worker=spec.worker,
+                       task=spec.task)  # fmt: skip
     except Exception as e:
-        try:
-            from distributed import get_worker
-
-            get_worker().log_event(topic, {"task": repr(task), "error": f"{type(e).__name__}: {e}"})
-        except ValueError:  # not inside a Dask worker
-            pass
-        if retry_delay > 0:
-            time.sleep(retry_delay)
+        with contextlib.suppress(ValueError):  # ValueError: not inside a Dask worker
+            get_worker().log_event(spec.topic, {"task": repr(spec.task), "error": f"{type(e).__name__}: {e}"})
+        if spec.retry_delay > 0:
+            time.sleep(spec.retry_delay)
         raise
 
 
@@ -45,9 +44,6 @@ def run_anywhere(spec: tuple, *inputs: Any) -> Any:
     ``cost[device] / speed * time_scale`` and returns the same digest as under hetflow.
     """
     task, cost, time_scale = spec
-    from distributed import get_worker
-    from hetflow.flows.runtime.ops import emulate
-
     resources = get_worker().state.total_resources
     device = "gpu" if resources.get("GPU", 0) > 0 else "cpu"
     if device not in cost:
@@ -57,7 +53,5 @@ def run_anywhere(spec: tuple, *inputs: Any) -> Any:
 
 
 def warm_up() -> bool:
-    """Import what graph tasks need, once per worker process (``client.run(warm_up)``)."""
-    import hetflow.flows.runtime.ops  # noqa: F401
-
+    """Load this module (and so what graph tasks need) once per worker process: ``client.run(warm_up)``."""
     return True

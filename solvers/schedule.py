@@ -121,8 +121,8 @@ class Schedule:
         )
 
     def gantt(self, graph: TaskGraph | None = None, path: str | None = None, **kwargs: Any):
-        """Draw a Gantt chart (see :func:`hetflow.solvers.plots.gantt`); returns the matplotlib Figure."""
-        from hetflow.solvers.plots import gantt
+        """Draw a Gantt chart (see :func:`hetflow.solvers.charts.gantt`); returns the matplotlib Figure."""
+        from hetflow.solvers.charts import gantt
 
         return gantt(self, graph=graph, path=path, **kwargs)
 

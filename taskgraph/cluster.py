@@ -8,6 +8,7 @@ the same worker. Links are symmetric; pairs without a link use the cluster's def
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,18 @@ from typing import Any
 from hetflow.taskgraph.errors import ClusterError, DeviceError, FormatError
 from hetflow.taskgraph.graph import TaskGraph, check_number
 
-__all__ = ["Worker", "Cluster", "check_runnable"]
+__all__ = ["Worker", "Cluster", "check_runnable", "natural_key"]
+
+
+def natural_key(name: object) -> tuple:
+    """Sort key putting ``cpu2`` before ``cpu10``: digit runs compare as numbers, the rest as text.
+
+    Examples
+    --------
+    >>> sorted(["cpu10", "gpu0", "cpu2"], key=natural_key)
+    ['cpu2', 'cpu10', 'gpu0']
+    """
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(name)) if p)
 
 
 @dataclass(frozen=True)

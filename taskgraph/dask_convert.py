@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hetflow.taskgraph.cluster import Cluster, Worker
+from hetflow.taskgraph.cluster import Cluster, Worker, natural_key
 from hetflow.taskgraph.errors import ClusterError
 
 __all__ = ["DaskSlot", "dask_slots", "cluster_from_dask", "GPU_RESOURCE", "SPEED_RESOURCE"]
@@ -78,11 +78,6 @@ def _speed(name: str, resources: Mapping[str, float]) -> float:
     return speed
 
 
-def _natural(name: str) -> tuple:
-    # "cpu2" before "cpu10"
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name) if p)
-
-
 def dask_slots(client_or_info: Any) -> list[DaskSlot]:
     """The planned workers of a live Dask cluster and the addresses that host them.
 
@@ -110,7 +105,7 @@ def dask_slots(client_or_info: Any) -> list[DaskSlot]:
         nthreads = int(w.get("nthreads") or 1)
         gpus = resources.get(GPU_RESOURCE, 0) or 0
         n_gpu = min(nthreads, max(1, int(gpus))) if gpus > 0 else 0
-        rows.append((n_gpu == 0, _natural(name), name, address, nthreads, n_gpu, _speed(name, resources)))
+        rows.append((n_gpu == 0, natural_key(name), name, address, nthreads, n_gpu, _speed(name, resources)))
     slots: list[DaskSlot] = []
     for *_, name, address, nthreads, n_gpu, speed in sorted(rows):
         if nthreads == 1:

@@ -17,7 +17,8 @@ import sys
 from typing import Any
 
 from hetflow.flows.cli import DEFAULTS, run_options
-from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR
+from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR, demo_options
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["add_parser", "arguments", "run"]
 
@@ -52,15 +53,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~hetflow.flows.llm.demo.run_demo` for ``args`` (checked)."""
-    from hetflow.taskgraph.errors import InvalidInput
-
     for name in ("docs", "batch_size", "shards", "cpus"):
         if getattr(args, name) is not None and getattr(args, name) < (0 if name == "cpus" else 1):
             raise InvalidInput(f"--{name.replace('_', '-')} must be >= {0 if name == 'cpus' else 1}")
     if args.gpus < 0 or args.gpus + args.cpus < 1:
         raise InvalidInput("--gpus must be >= 0 and the cluster needs a worker")
-    from hetflow.flows.llm.demo import demo_options
-
     docs = args.docs if args.docs is not None else (DEFAULT_DOCS if args.corpus == "bundled" else None)
     return {
         "n_docs": docs,

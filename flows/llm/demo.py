@@ -30,16 +30,21 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
-from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR
+import pandas as pd
+from hetflow.flows.llm import DEFAULT_DOCS, demo_options
+from hetflow.flows.llm.profile import profile_cluster, warm_up_workers
 from hetflow.flows.options import RunOptions
+from hetflow.flows.runtime.cluster import open_session
 from hetflow.flows.runtime.keys import parse_key
-from hetflow.taskgraph import TaskGraph
-
-if TYPE_CHECKING:  # pandas loads on use: `hetflow --help` imports this module for its defaults
-    import pandas as pd
+from hetflow.flows.runtime.timeline import kind_worker_table
+from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.errors import FormatError, InvalidInput
+from hetflow.taskgraph.workloads import count_corpus_rows, llm_batch_job, load_costs, resolve_costs
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 __all__ = [
     "DEFAULT_DOCS",
@@ -106,8 +111,6 @@ class DemoRecord:
 
 def result_table(record: Any) -> pd.DataFrame:
     """The merged result table of an LLM-job run record (the ``merge`` sink's DataFrame)."""
-    import pandas as pd
-
     table = record.results.get("merge")
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"the run has no merged table (sink results: {list(record.results)})")
@@ -116,14 +119,7 @@ def result_table(record: Any) -> pd.DataFrame:
 
 def stage_table(timeline: pd.DataFrame) -> pd.DataFrame:
     """Where each stage ran: tasks per (kind, actual worker), stages in pipeline order, plus totals."""
-    import pandas as pd
-
-    order = ["preprocess", "features", "inference", "score", "merge"]
-    t = pd.crosstab(timeline["kind"], timeline["actual_worker"].fillna("?"))
-    t = t.reindex([k for k in order if k in t.index] + [k for k in t.index if k not in order])
-    t["total"] = t.sum(axis=1)
-    t.index.name, t.columns.name = "stage", None
-    return t
+    return kind_worker_table(timeline).rename_axis("stage")
 
 
 def batch_rows(graph: TaskGraph) -> dict[Hashable, int]:
@@ -246,21 +242,12 @@ def _start_prefect_server() -> str:
 
 
 def _load_costs(costs: str | Path | Mapping | None) -> tuple[dict | None, str]:
-    from hetflow.taskgraph.workloads import load_costs, resolve_costs
-
     if costs is None:
         return None, "default"
     if isinstance(costs, Mapping):
         resolve_costs(costs)  # validate
         return {k: dict(v) for k, v in costs.items()}, "given"
     return load_costs(costs), str(costs)
-
-
-def demo_options(options: RunOptions | None = None, **overrides: Any) -> RunOptions:
-    """The demo's run options: ``options`` (default: :class:`RunOptions` with ``out_dir="hetflow-demo"`` and no
-    dashboard) with ``overrides`` applied."""
-    base = options if options is not None else RunOptions(out_dir=DEMO_OUT_DIR, dashboard=False)
-    return RunOptions.build(base, **overrides)
 
 
 def run_demo(
@@ -321,14 +308,8 @@ def run_demo(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar per worker
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # 20 s is short on 2 busy cores
-    from hetflow.flows.llm.profile import profile_cluster, warm_up_workers
+    # imported after the settings above: Prefect reads its settings when first imported
     from hetflow.flows.orchestration.flow import run_plan
-    from hetflow.flows.runtime.cluster import open_session
-    from hetflow.taskgraph import Cluster
-    from hetflow.taskgraph.errors import InvalidInput
-    from hetflow.taskgraph.workloads import llm_batch_job
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     if address is not None and client is not None:
         raise InvalidInput("run_demo: pass either a scheduler address or a client, not both")
@@ -337,12 +318,8 @@ def run_demo(
     fixed, source = _load_costs(costs)
     job = {"n_docs": n_docs, "batch_size": batch_size, "n_shards": n_shards, "corpus": corpus}
     n_docs = job["n_docs"] = int(llm_batch_job(**job).G.graph["workload"]["n_docs"])  # checks the arguments
-    if corpus != "bundled":
-        from hetflow.taskgraph.errors import FormatError
-        from hetflow.taskgraph.workloads import count_corpus_rows
-
-        if count_corpus_rows(corpus) < n_docs:
-            raise FormatError(f"{corpus}: has {count_corpus_rows(corpus)} rows, the job asks for {n_docs}")
+    if corpus != "bundled" and count_corpus_rows(corpus) < n_docs:
+        raise FormatError(f"{corpus}: has {count_corpus_rows(corpus)} rows, the job asks for {n_docs}")
     console = console or Console(stderr=True)
     columns = [SpinnerColumn(), TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[note]}"), TimeElapsedColumn()]  # fmt: skip
@@ -398,7 +375,7 @@ def run_demo(
             t = time.perf_counter()
             try:
                 links = profile.cluster(shape) if profile is not None else None  # measured transfer speed
-                record = run_plan(graph, cluster=links, client=session.client, options=options, out_dir=None)
+                record = run_plan(graph, cluster=links, client=session.client, options=options)
             finally:
                 poller.stop()
             timings["flow"] = time.perf_counter() - t
@@ -409,28 +386,11 @@ def run_demo(
     table = result_table(record)
     demo = DemoRecord(record, table, int(graph.G.nodes["merge"]["params"]["n_docs"]), fixed or {}, source,
                       timings=timings, profile=profile)  # fmt: skip
-    if out is not None:
-        demo.paths = _write_outputs(demo, out)
+    demo.paths = dict(record.paths)  # written by the flow (hetflow.flows.orchestration.record.write_outputs)
+    if out is not None and source == "calibrated":
+        demo.paths["costs"] = str(out / "costs.json")
     demo.timings["total"] = time.perf_counter() - t_start
     return demo
-
-
-def _write_outputs(demo: DemoRecord, out: Path) -> dict[str, str]:
-    from hetflow.flows.llm.ops import write_table
-
-    rec = demo.record
-    paths = {"results": out / "results.parquet", "gantt": out / "gantt.png", "schedule": out / "schedule.json",
-             "timeline": out / "timeline.csv", "summary": out / "summary.md"}  # fmt: skip
-    write_table(demo.table, paths["results"])
-    rec.gantt(str(paths["gantt"]))
-    rec.schedule.save(str(paths["schedule"]))
-    rec.timeline.to_csv(paths["timeline"], index=False)
-    stages = stage_table(rec.timeline).to_string()
-    lines = [rec.to_markdown(), "## Stages (tasks per worker)", "", "```", stages, "```", ""]
-    paths["summary"].write_text("\n".join(lines), encoding="utf-8")
-    if (out / "costs.json").exists() and demo.costs_source == "calibrated":
-        paths["costs"] = out / "costs.json"
-    return {k: str(v) for k, v in paths.items()}
 
 
 def format_summary(demo: DemoRecord) -> str:

@@ -16,135 +16,23 @@ Example (starts an embedded Dask cluster; use ``address="tcp://..."`` for a runn
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 from hetflow.flows.options import RunOptions
+from hetflow.flows.orchestration.record import RunRecord, merge_digest
 from hetflow.flows.runtime.cluster import DaskSession, open_session
 from hetflow.flows.runtime.executor import Execution, PlanExecutor
-from hetflow.flows.runtime.timeline import gantt, summary_markdown, timeline_frame, worker_table
+from hetflow.flows.runtime.timeline import timeline_frame, worker_table
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph
 from hetflow.taskgraph.errors import ClusterError, InvalidInput
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 __all__ = ["run_plan", "RunRecord", "RunOptions", "merge_digest"]
-
-
-@dataclass
-class RunRecord:
-    """Everything a run produced: merged sink results, plan, actual timeline and their comparison.
-
-    ``results`` maps each sink to its result in ``graph.sinks`` order (the merge order). Times are seconds;
-    planned ones are model seconds times ``time_scale``, actual ones are relative to the first submit.
-    """
-
-    graph_name: str
-    solver: str
-    schedule: Schedule
-    cluster: Cluster
-    results: dict[Hashable, Any]
-    timeline: pd.DataFrame
-    planned_makespan: float
-    actual_makespan: float
-    wall_seconds: float
-    submit_seconds: float
-    time_scale: float
-    replans: list[dict[str, Any]] = field(default_factory=list)
-    dashboard_link: str | None = None
-
-    @property
-    def digest(self) -> str:
-        """Hash of the merged output: equal digests mean identical results for every sink."""
-        return merge_digest(self.results)
-
-    @property
-    def ratio(self) -> float:
-        """Actual over planned makespan."""
-        return self.actual_makespan / self.planned_makespan if self.planned_makespan > 0 else float("nan")
-
-    @property
-    def attempts(self) -> int:
-        return int(self.timeline.attempts.sum())
-
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers (JSON-able)."""
-        tl = self.timeline
-        return {
-            "graph": self.graph_name,
-            "tasks": len(tl),
-            "sinks": len(self.results),
-            "solver": self.solver,
-            "workers": len(self.cluster),
-            "planned_makespan_s": round(self.planned_makespan, 4),
-            "actual_makespan_s": round(self.actual_makespan, 4),
-            "actual_over_planned": round(self.ratio, 4),
-            "wall_s": round(self.wall_seconds, 4),
-            "submit_s": round(self.submit_seconds, 4),
-            "on_planned_worker": f"{int(tl.on_plan.sum())}/{len(tl)}",
-            "retried_attempts": int(self.attempts - len(tl)),
-            "replans": len(self.replans),
-            "time_scale": self.time_scale,
-            "digest": self.digest,
-            "dashboard": self.dashboard_link or "-",
-        }
-
-    def to_markdown(self) -> str:
-        return summary_markdown(self.summary(), worker_table(self.timeline), self.replans)
-
-    def gantt(self, path: str | None = None) -> Any:
-        """Planned-vs-actual Gantt chart (PNG, or HTML when ``path`` ends in ``.html``)."""
-        title = f"{self.graph_name}: {self.solver} plan vs Dask execution"
-        return gantt(self.timeline, path, title=title, summary=json.dumps(self.summary(), indent=1))
-
-    def save(self, out_dir: str) -> dict[str, str]:
-        """Write schedule.json, timeline.csv, results.json, summary.md and gantt.png to ``out_dir``."""
-        os.makedirs(out_dir, exist_ok=True)
-        paths = {
-            k: os.path.join(out_dir, f)
-            for k, f in [
-                ("schedule", "schedule.json"),
-                ("timeline", "timeline.csv"),
-                ("results", "results.json"),
-                ("summary", "summary.md"),
-                ("gantt", "gantt.png"),
-            ]
-        }
-        self.schedule.save(paths["schedule"])
-        self.timeline.to_csv(paths["timeline"], index=False)
-        with open(paths["results"], "w") as f:
-            json.dump(
-                {"digest": self.digest, "results": [[str(k), _jsonable(v)] for k, v in self.results.items()]},
-                f,
-                indent=1,
-            )
-        with open(paths["summary"], "w") as f:
-            f.write(self.to_markdown())
-        self.gantt(paths["gantt"])
-        return paths
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def merge_digest(results: dict[Hashable, Any]) -> str:
-    """Deterministic hash of ``(sink, repr(result))`` pairs in merge order."""
-    h = hashlib.sha256()
-    for k, v in results.items():
-        h.update(repr((k, v)).encode())
-    return h.hexdigest()[:16]
 
 
 # -- the coarse Prefect tasks ------------------------------------------------------------------------
@@ -201,8 +89,6 @@ def report_run(
     results: dict[Hashable, Any],
     options: RunOptions,
 ) -> RunRecord:
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
     time_scale = options.time_scale
     frame = timeline_frame(graph, execution, session.slots, time_scale)
     replans = [
@@ -237,7 +123,7 @@ def report_run(
         create_table_artifact(table, key="hetflow-run-workers", description="per-worker actual load")
     if options.out_dir:
         paths = record.save(options.out_dir)
-        get_run_logger().info(f"wrote {', '.join(paths.values())}")
+        get_run_logger().info(f"wrote {', '.join(paths.values())}")  # the one writer: record.write_outputs
     return record
 
 

@@ -1,4 +1,4 @@
-"""Plan versus actual: the executed timeline as a DataFrame, makespans, a Gantt chart and a summary.
+"""Plan versus actual: the executed timeline as a DataFrame, per-worker and per-kind tables, the chart and a summary.
 
 Actual times come from the Dask task stream (compute start/stop on the worker, wall clock), taken
 relative to the moment the executor started submitting. Planned times are the schedule's model seconds
@@ -8,18 +8,18 @@ re-plan was submitted.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from hetflow.flows.runtime.executor import Execution
-from hetflow.taskgraph import TaskGraph
+from hetflow.solvers.charts import gantt_compare
+from hetflow.taskgraph import Cluster, TaskGraph
 from hetflow.taskgraph.dask_convert import DaskSlot
 
-__all__ = ["timeline_frame", "gantt", "summary_markdown", "worker_table"]
+__all__ = ["timeline_frame", "worker_table", "kind_worker_table", "run_chart", "summary_markdown"]
 
 COLUMNS = [
     "task",
@@ -100,74 +100,59 @@ def worker_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _draw(ax: Any, frame: pd.DataFrame, start: str, finish: str, worker: str, colors: dict, rows: dict) -> None:
-    for kind, df in frame.dropna(subset=[start]).groupby("kind"):
-        spans = list(zip(df[start], df[finish] - df[start]))
-        for w, (s, d) in zip(df[worker], spans):
-            ax.broken_barh(
-                [(s, max(d, 1e-4))], (rows[w] - 0.4, 0.8), color=colors[kind], edgecolor="white", linewidth=0.4
-            )
-    ax.set_yticks(list(rows.values()), list(rows.keys()))
-    ax.invert_yaxis()
-    ax.grid(axis="x", alpha=0.3)
+def kind_worker_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tasks per (kind, actual worker) plus a ``total`` column; kinds in the order they were planned to start."""
+    t = pd.crosstab(frame["kind"], frame["actual_worker"].fillna("?"))
+    first = frame.groupby("kind")["planned_start"].min()
+    t = t.reindex(sorted(t.index, key=lambda k: (first.get(k, math.inf), str(k))))
+    t["total"] = t.sum(axis=1)
+    t.index.name, t.columns.name = "kind", None
+    return t
 
 
-def gantt(frame: pd.DataFrame, path: str | None = None, *, title: str = "", summary: str = "") -> Any:
-    """Planned (top) vs actual (bottom) Gantt chart; writes PNG (or HTML with the PNG inlined) to ``path``.
+def run_chart(
+    frame: pd.DataFrame,
+    path: str | Path | None = None,
+    *,
+    cluster: Cluster | None = None,
+    replans: Sequence[Mapping[str, Any]] = (),
+    planned_makespan: float | None = None,
+    title: str = "",
+) -> Any:
+    """The planned-vs-actual chart of a run's timeline (:func:`hetflow.solvers.charts.gantt_compare`).
 
-    Returns the matplotlib Figure.
+    Planned bars (of the round whose result was used) above, actual ones below, on the run's clock; one
+    row per worker of ``cluster`` labelled with its device class; ``replans`` (``RunRecord.replans``) marked.
+    ``path`` ending in ``.html`` gives the interactive bokeh page, else a matplotlib image.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    workers = list(dict.fromkeys(list(frame.planned_worker) + [w for w in frame.actual_worker if w is not None]))
-    rows = {w: i for i, w in enumerate(workers)}
-    kinds = sorted(frame.kind.unique())
-    cmap = plt.get_cmap("tab20")
-    colors = {k: cmap(i % 20) for i, k in enumerate(kinds)}
-    height = 1.2 + 0.35 * len(workers)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 2 * height), sharex=True)
-    _draw(top, frame, "planned_start", "planned_finish", "planned_worker", colors, rows)
-    ran = frame.dropna(subset=["actual_worker"])
-    _draw(bottom, ran, "actual_start", "actual_finish", "actual_worker", colors, rows)
-    planned = float(frame.planned_finish.max()) if len(frame) else 0.0
-    actual = float(frame.actual_finish.max()) if len(frame) else 0.0
-    top.set_title(f"planned (makespan {planned:.3g} s)")
-    bottom.set_title(f"actual (makespan {actual:.3g} s)")
-    bottom.set_xlabel("seconds since the run started")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k in kinds]
-    fig.legend(handles, kinds, loc="upper right", fontsize="small", ncols=min(4, len(kinds)) or 1)
-    if title:
-        fig.suptitle(title, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
-    if path is not None:
-        path = str(path)
-        if path.endswith((".html", ".htm")):
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=110)
-            img = base64.b64encode(buf.getvalue()).decode()
-            with open(path, "w") as f:
-                f.write(
-                    f"<html><head><meta charset='utf-8'><title>{title or 'hetflow run'}</title></head><body>"
-                    f"<h2>{title}</h2><pre>{summary}</pre><img src='data:image/png;base64,{img}'/>"
-                    f"{frame.to_html(index=False, float_format=lambda x: f'{x:.3f}')}</body></html>"
-                )
-        else:
-            fig.savefig(path, dpi=110)
-        plt.close(fig)
-    return fig
+    columns = ["task", "kind", "worker", "start", "finish"]
+    planned = frame.rename(columns={"planned_worker": "worker", "planned_start": "start", "planned_finish": "finish"})
+    actual = frame.dropna(subset=["actual_start"]).rename(
+        columns={"actual_worker": "worker", "actual_start": "start", "actual_finish": "finish"}
+    )
+    return gantt_compare(planned[columns], actual[columns], path, cluster=cluster, normalize=False, events=replans,
+                         planned_makespan=planned_makespan, title=title or None)  # fmt: skip
 
 
-def summary_markdown(stats: Mapping[str, Any], workers: pd.DataFrame, replans: list[Mapping[str, Any]]) -> str:
-    """A markdown report: headline numbers, per-worker table and re-plans."""
+def summary_markdown(
+    stats: Mapping[str, Any],
+    workers: pd.DataFrame,
+    replans: Sequence[Mapping[str, Any]],
+    *,
+    kinds: pd.DataFrame | None = None,
+) -> str:
+    """A markdown report: headline numbers, per-worker table, tasks per kind and worker (``kinds``), re-plans."""
     lines = ["# hetflow run", "", "| metric | value |", "|---|---|"]
     for k, v in stats.items():
         lines.append(f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |")
     lines += ["", "## Workers", "", "| worker | tasks | busy s | utilisation |", "|---|---|---|---|"]
     for row in workers.itertuples():
         lines.append(f"| {row.actual_worker} | {row.tasks} | {row.busy_s:.3f} | {row.utilisation:.0%} |")
+    if kinds is not None and len(kinds):
+        lines += ["", "## Tasks per kind and worker", "", "| kind | " + " | ".join(map(str, kinds.columns)) + " |",
+                  "|---" * (len(kinds.columns) + 1) + "|"]  # fmt: skip
+        for kind, row in kinds.iterrows():
+            lines.append(f"| {kind} | " + " | ".join(str(int(v)) for v in row) + " |")
     if replans:
         lines += [
             "",

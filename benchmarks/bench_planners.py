@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from hetflow.solvers import solver_names
+from hetflow.flows.cli.bench import default_solvers
 from hetflow.solvers.experiments import compare, format_summary, markdown_table, suites, summarize
 from hetflow.solvers.plots import summary_plot
 
@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     size = "small" if args.small else "full"
-    default = [s for s in solver_names() if s not in ("random", "exact", "cpsat")]  # noise, tiny graphs, slow
-    names = args.solvers.split(",") if args.solvers else default
+    names = args.solvers.split(",") if args.solvers else default_solvers()  # as `hetflow bench`
     t0 = time.perf_counter()
     built = suites(size, seed=args.seed)
     for note in built.notes:

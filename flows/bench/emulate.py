@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+from dask.task_spec import DataNode, Task, TaskRef
+from distributed import wait
 from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.cluster import DaskSession
 from hetflow.flows.runtime.executor import PlanExecutor
@@ -98,10 +101,6 @@ def plain_dask_run(
     """
     if hints not in ("none", "gpu") or mode not in ("graph", "submit"):
         raise ValueError(f"hints must be 'none' or 'gpu' and mode 'graph' or 'submit', not {hints!r}, {mode!r}")
-    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
-    from dask.task_spec import DataNode, Task, TaskRef
-    from distributed import wait
-
     client = session.client
     client.run(warm_up)
     client.get_task_stream(count=0)

@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hetflow.solvers import SOLVERS, solver_names
+from hetflow.solvers.registry import check_solver_name
 from hetflow.solvers.suites import SUITE_NAMES
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["add_parser", "arguments", "run", "run_bench", "default_solvers", "takes_time_limit"]
 
@@ -35,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--size", choices=("small", "full"), default="full",
                    help="'small' is a quick subset (<= 300 tasks per instance); default full")
     p.add_argument("--solvers", default=None,
-                   help="comma-separated solver names (default: every registered solver except random, exact)")
+                   help="comma-separated solver names (default: every registered solver except "
+                        f"{', '.join(EXCLUDED_BY_DEFAULT)})")
     p.add_argument("--seeds", default="0", help="comma-separated seeds for suites and solvers (default 0)")
     p.add_argument("--reference", default="heft", help="solver the ratios divide by (default heft)")
     p.add_argument("--time-limit", type=float, default=None,
@@ -49,15 +53,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def default_solvers() -> list[str]:
-    """Every registered solver except ``random`` and ``exact``."""
-    from hetflow.solvers import solver_names
-
+    """Every registered solver except those of :data:`EXCLUDED_BY_DEFAULT` (``random``, ``exact``, ``cpsat``)."""
     return [s for s in solver_names() if s not in EXCLUDED_BY_DEFAULT]
 
 
 def _seeds(text: str) -> list[int]:
-    from hetflow.taskgraph.errors import InvalidInput
-
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
@@ -69,9 +69,6 @@ def _seeds(text: str) -> list[int]:
 
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`run_bench` for ``args`` (solver names and seeds checked)."""
-    from hetflow.solvers.registry import check_solver_name
-    from hetflow.taskgraph.errors import InvalidInput
-
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()] if args.solvers else default_solvers()
     for name in [*solvers, args.reference]:
         check_solver_name(name)
@@ -92,7 +89,6 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 def takes_time_limit(solver: str) -> bool:
     """Whether :func:`hetflow.solvers.experiments.compare` passes a time limit to solver ``solver``."""
-    from hetflow.solvers import SOLVERS
     from hetflow.solvers.experiments import _time_keyword
 
     return _time_keyword(SOLVERS[solver]) is not None

@@ -16,15 +16,17 @@ costs include the slowdown of sharing the machine's cores during a run. Exit 0 o
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
+
+from hetflow.taskgraph import Cluster
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["add_parser", "arguments", "run", "parse_sizes"]
 
 
 def parse_sizes(text: str) -> list[int]:
     """``"8,32,64"`` -> ``[8, 32, 64]``; raises InvalidInput on anything else."""
-    from hetflow.taskgraph.errors import InvalidInput
-
     try:
         sizes = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -59,9 +61,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`hetflow.flows.llm.profile.profile` for ``args`` (checked)."""
-    from hetflow.taskgraph import Cluster
-    from hetflow.taskgraph.errors import InvalidInput
-
     sizes = parse_sizes(args.sizes)
     if args.repeats < 1:
         raise InvalidInput("--repeats must be >= 1")
@@ -86,8 +85,6 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     call = arguments(args)
-    import os
-
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from hetflow.flows.llm.profile import profile
 

@@ -18,6 +18,8 @@ import sys
 from typing import Any
 
 from hetflow.flows.cli import DEFAULTS, run_options
+from hetflow.solvers import Schedule
+from hetflow.taskgraph import Cluster, load_graph
 
 __all__ = ["add_parser", "arguments", "run"]
 
@@ -65,9 +67,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~hetflow.flows.orchestration.flow.run_plan` for ``args`` (inputs read,
     options validated)."""
-    from hetflow.solvers import Schedule
-    from hetflow.taskgraph import Cluster, load_graph
-
     options = run_options(args)
     return {
         "graph": load_graph(args.graph),

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 
 from hetflow.flows.cli import DEFAULTS, run_options
+from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["add_parser", "arguments", "run"]
 
@@ -51,8 +52,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~hetflow.flows.orchestration.serve.deployment` for ``args`` (checked)."""
-    from hetflow.taskgraph.errors import InvalidInput
-
     try:
         from prefect.client.schemas.schedules import CronSchedule
 

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import importlib.util
 import io
 import re
@@ -144,19 +145,15 @@ def _docstring_sentences(module: str) -> list[str]:
     return out
 
 
-_BUNDLED: list[str] | None = None
+@functools.cache
+def _bundled_base() -> tuple[str, ...]:
+    """The bundled documents, built once per process (pyjokes is part of the ``llm`` extra)."""
+    import pyjokes
 
-
-def _bundled_base() -> list[str]:
-    global _BUNDLED
-    if _BUNDLED is None:
-        import pyjokes
-
-        docs = [normalize_text(j) for j in pyjokes.get_jokes(language="en", category="all")]
-        for module in STDLIB_MODULES:
-            docs.extend(normalize_text(s) for s in _docstring_sentences(module))
-        _BUNDLED = [d for d in docs if d]
-    return _BUNDLED
+    docs = [normalize_text(j) for j in pyjokes.get_jokes(language="en", category="all")]
+    for module in STDLIB_MODULES:
+        docs.extend(normalize_text(s) for s in _docstring_sentences(module))
+    return tuple(d for d in docs if d)
 
 
 def bundled_corpus(n_docs: int | None = None) -> list[str]:

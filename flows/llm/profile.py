@@ -45,13 +45,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hetflow.taskgraph import Cluster
+from distributed import wait
+from hetflow.flows.llm import ops as llm_ops
+from hetflow.flows.llm.corpus import bundled_corpus
+from hetflow.flows.runtime.cluster import session, slot_map
+from hetflow.flows.runtime.ops import call_op
+from hetflow.taskgraph import Cluster
+from hetflow.taskgraph.dask_convert import GPU_RESOURCE
+from hetflow.taskgraph.errors import InvalidInput
+from hetflow.taskgraph.workloads import count_corpus_rows, resolve_costs, save_costs
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -77,8 +83,6 @@ SAMPLE_COLUMNS = [
 # -- worker side ------------------------------------------------------------------------------------
 def _worker_info() -> dict[str, Any]:
     """Torch threads, CUDA and pid of this worker process (after the ops pinned the threads)."""
-    from hetflow.flows.llm import ops as llm_ops
-
     torch = llm_ops._torch()
     return {
         "pid": os.getpid(),
@@ -122,8 +126,6 @@ def profile_worker(
         cpu_seconds, end, repeat, start, width`` (``end``: wall clock at its end; ``width``: padded tokens of
         the batch); ``stopped``: wall clock when this slot stopped working.
     """
-    from hetflow.flows.runtime.ops import call_op
-
     rows: list[dict[str, Any]] = []
     record = not warm_up
 
@@ -216,8 +218,6 @@ def fit_costs(
         One row per fitted pair: ``kind, device, a, b, sizes, samples, r2, max_rel_err`` (fit quality on the
         per-size medians).
     """
-    from hetflow.taskgraph.workloads import resolve_costs
-
     allowed = allowed if allowed is not None else {k: list(v) for k, v in resolve_costs().items()}
     df = samples.copy()
     df["t"] = df["seconds"] * df.get("speed", 1.0)
@@ -252,8 +252,6 @@ class Profile:
 
     def save(self, path: str | Path) -> Path:
         """Write the costs file (``save_costs`` format; ``meta`` holds the machine, date and samples)."""
-        from hetflow.taskgraph.workloads import save_costs
-
         meta = dict(self.meta)
         meta["fit"] = self.fit.round(9).to_dict(orient="records")
         meta["samples"] = self.samples.round(6).to_dict(orient="records")
@@ -261,8 +259,6 @@ class Profile:
 
     def cluster(self, cluster: Cluster) -> Cluster:
         """``cluster`` with the measured link latency and bandwidth (unchanged when none was measured)."""
-        from hetflow.taskgraph import Cluster
-
         link = self.meta.get("link") or {}
         bandwidth, latency = link.get("bandwidth"), link.get("latency")
         if bandwidth is None or not np.isfinite(bandwidth) or bandwidth <= 0:
@@ -290,11 +286,7 @@ def _batches(sizes: Sequence[int], repeats: int, span: int, slot_index: int) -> 
 
 def _corpus_rows(corpus: str) -> int:
     if corpus == "bundled":
-        from hetflow.flows.llm.corpus import bundled_corpus
-
         return len(bundled_corpus())
-    from hetflow.taskgraph.workloads import count_corpus_rows
-
     return count_corpus_rows(corpus)
 
 
@@ -342,10 +334,6 @@ def profile_cluster(
     -------
     Profile
     """
-    from distributed import wait
-    from hetflow.flows.runtime.cluster import slot_map
-    from hetflow.taskgraph.errors import InvalidInput
-
     sizes = [int(s) for s in sizes]
     if not sizes or min(sizes) < 1 or repeats < 1:
         raise InvalidInput("profile: sizes must be integers >= 1 and repeats >= 1")
@@ -416,9 +404,6 @@ def dispatch_latency(client: Any, n: int = 12, timeout: float = 60.0) -> float:
     which a plan's cost model does not see. Each chain is submitted as one graph; its tasks stamp the time
     they ran. Returns the median over slots of (last stamp - first stamp) / (n - 1).
     """
-    from distributed import wait
-    from hetflow.flows.runtime.cluster import slot_map
-
     tag = time.time_ns()
     chains = []
     for s in slot_map(client).values():
@@ -458,9 +443,6 @@ def link_costs(client: Any, sizes: Sequence[int] = (2**16, 2**20, 2**22, 2**24),
     above the noise; should the fit still find no slope, the bandwidth is taken from the largest size
     alone. With one worker there is nothing to move: ``(0, inf)``.
     """
-    from distributed import wait
-    from hetflow.flows.runtime.cluster import slot_map
-
     addresses = list(dict.fromkeys(s.address for s in slot_map(client).values()))
     if len(addresses) < 2:
         return 0.0, float("inf")
@@ -492,8 +474,6 @@ def _submit(
     client: Any, slot: Any, batches: list, warm: bool, corpus: str, after: Any = None, options: dict | None = None
 ) -> Any:
     """Submit :func:`profile_worker` pinned to ``slot`` (``GPU=1`` on the GPU slot of a shared worker)."""
-    from hetflow.taskgraph.dask_convert import GPU_RESOURCE
-
     shared_gpu = slot.shared and slot.worker.device == "gpu"
     return client.submit(
         _run_after, slot.worker.device, corpus, batches, warm, options or {}, *([after] if after is not None else []),
@@ -509,9 +489,6 @@ def warm_up_workers(client: Any, *, corpus: str = "bundled", size: int = 8, time
     Returns planned worker name -> ``{"pid", "torch_threads", "cuda", "omp_num_threads"}`` of its process.
     Call it before a timed run: loading MiniLM takes seconds per worker process.
     """
-    from distributed import wait
-    from hetflow.flows.runtime.cluster import slot_map
-
     slots = list(slot_map(client).values())
     futures = [_submit(client, s, [(0, size, 0)], True, corpus) for s in slots]
     with client.as_current():
@@ -545,9 +522,6 @@ def profile(
     **options
         Passed to :func:`profile_cluster`.
     """
-    from hetflow.flows.runtime.cluster import session
-    from hetflow.taskgraph import Cluster
-
     if cluster is None and address is None:
         cluster = Cluster.local(gpus=1, cpus=2)
     with session(cluster, address, dashboard_address=None) as s:

@@ -28,6 +28,8 @@ from hetflow.flows.orchestration.flow import run_plan
 from hetflow.taskgraph import Cluster, load_graph
 from hetflow.taskgraph.errors import InvalidInput
 from prefect import flow
+from prefect import serve as prefect_serve
+from prefect.deployments.runner import EntrypointType
 
 __all__ = ["run_graph_file", "deployment", "serve", "FLOW_NAME"]
 
@@ -85,8 +87,6 @@ def deployment(
     ``hetflow.flows.orchestration.serve.run_graph_file``, so runs work from any directory where hetflow is
     importable.
     """
-    from prefect.deployments.runner import EntrypointType
-
     options = RunOptions.build(options, **overrides)
     load_graph(graph)  # fail now on a bad file, not at 2 a.m.
     return run_graph_file.to_deployment(
@@ -100,6 +100,4 @@ def deployment(
 
 def serve(graph: str, *, cron: str, name: str = "scheduled", limit: int | None = 1, **kwargs: Any) -> None:
     """Register the cron deployment and run its flow runs in this process until interrupted."""
-    from prefect import serve as prefect_serve
-
     prefect_serve(deployment(graph, cron=cron, name=name, **kwargs), limit=limit)

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 from hetflow.taskgraph import Cluster
-from hetflow.taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, dask_slots
+from hetflow.taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, cluster_from_dask, dask_slots
 from hetflow.taskgraph.errors import ClusterError
 
 __all__ = [
@@ -71,8 +72,6 @@ def start_local_cluster(
     distributed.SpecCluster
         Use as a context manager or call ``close()``.
     """
-    from distributed import Nanny, Scheduler, SpecCluster, Worker
-
     scheduler_options: dict[str, Any] = {"host": host, "port": 0, "dashboard_address": dashboard_address or ":0"}
     if dashboard_address is None:  # the HTTP server (health, metrics) still runs, on a free port
         scheduler_options["dashboard"] = False
@@ -147,8 +146,6 @@ def open_session(
     ClusterError
         The scheduler cannot be reached, or an embedded cluster does not come up with every worker.
     """
-    from distributed import Client
-
     local = None
     if client is None and address is None:
         cluster = cluster if cluster is not None else Cluster.local(gpus=1, cpus=3)
@@ -166,8 +163,6 @@ def open_session(
         except OSError as e:
             raise ClusterError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from None
     if local is None:
-        from hetflow.taskgraph.dask_convert import cluster_from_dask
-
         bandwidth = cluster.bandwidth if cluster is not None else 1e9
         latency = cluster.latency if cluster is not None else 0.0
         cluster = cluster_from_dask(client, bandwidth=bandwidth, latency=latency)

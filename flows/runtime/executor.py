@@ -44,9 +44,14 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
+from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+from dask.task_spec import DataNode, Task, TaskRef
+from distributed import wait
 from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.keys import TaskSpec, format_key
 from hetflow.flows.runtime.worker import run_graph_task, warm_up
+from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
 from hetflow.taskgraph.dask_convert import GPU_RESOURCE, DaskSlot
@@ -169,9 +174,6 @@ class PlanExecutor:
         already run, and workers start whatever arrived first rather than what the plan put first.
         Placement and order travel as per-key layer annotations (``workers``, ``priority``).
         """
-        import networkx as nx
-        from dask.task_spec import DataNode, Task, TaskRef
-
         graph = self.graph
         rank = {p.task: i for i, p in enumerate(schedule.placements)}
         n = len(rank)
@@ -222,15 +224,11 @@ class PlanExecutor:
     def _plan(self, graph: TaskGraph, cluster: Cluster) -> Schedule:
         if self.planner is not None:
             return self.planner(graph, cluster)
-        from hetflow.solvers import plan
-
         return plan(graph, cluster, solver=self.options.solver, seed=self.options.seed)
 
     # -- main loop ------------------------------------------------------------------------------
     def run(self, schedule: Schedule) -> Execution:
         """Submit ``schedule``, watch it to the end (recovering from dead workers) and gather the sinks."""
-        from distributed import wait
-
         graph, client, opts = self.graph, self.client, self.options
         missing = [w for w in schedule.workers if w not in self.slots]
         if missing:
@@ -373,8 +371,6 @@ class PlanExecutor:
 
 def _annotated_graph(tasks: list[tuple[str, Any, str, int, bool]], name: str) -> Any:
     """A HighLevelGraph of ``(key, Task, address, priority, needs_gpu)`` rows with per-key annotations."""
-    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
-
     address = {key: [addr] for key, _, addr, _, _ in tasks}
     priority = {key: prio for key, _, _, prio, _ in tasks}
     annotations = {"workers": address.__getitem__, "priority": priority.__getitem__}

@@ -25,13 +25,11 @@ import hashlib
 import importlib
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
 
-if TYPE_CHECKING:
-    from collections.abc import Hashable
-
-    from hetflow.taskgraph import TaskGraph
+import networkx as nx
+from hetflow.taskgraph import TaskGraph
 
 __all__ = [
     "register_op",
@@ -122,9 +120,6 @@ def emulate(*inputs: Any, seconds: float = 0.0, task: Any = None, **_: Any) -> s
 
 def emulated(graph: TaskGraph) -> TaskGraph:
     """A copy of ``graph`` without ``op``/``params``: every task sleeps its planned duration (``emulate``)."""
-    import networkx as nx
-    from hetflow.taskgraph import TaskGraph
-
     G = nx.DiGraph(**graph.G.graph)
     for t, data in graph.G.nodes(data=True):
         G.add_node(t, **{k: v for k, v in data.items() if k not in ("op", "params")})

@@ -83,3 +83,16 @@ def test_task_ids_that_print_alike_are_rejected(dask_client):
     g.add_task("1", {"cpu": 0.01})
     with pytest.raises(InvalidInput, match="same Dask key"):
         _run(dask_client, g.validate())
+
+
+def test_timeout_option_stops_a_run_that_takes_longer(dask_client):
+    graph = layered(2, 3)  # 1 s tasks: 0.5 s each at time scale 0.5, the run needs > 1 s
+    with pytest.raises(TaskFailed, match=r"did not finish within 0.3 s"):
+        _run(dask_client, graph, time_scale=0.5, timeout=0.3)
+
+
+def test_emulate_option_ignores_ops(dask_client, tmp_path):
+    graph = layered(2, 3)
+    graph.G.nodes["t1_1"].update(op="test.flaky", params={"state_dir": str(tmp_path), "fail_times": 5})
+    schedule, ex, slots = _run(dask_client, graph, time_scale=0.01, retries=0, emulate=True)
+    assert ex.results == reference_results(emulated(graph)) and not ex.failures

@@ -84,3 +84,16 @@ def test_gpu_only_task_without_gpu_is_a_clear_error(prefect_harness, dask_cluste
                  artifacts=False)  # fmt: skip
     killer.join()
     assert killer.killed_at is not None
+
+
+def test_max_replans_bounds_the_recovery(prefect_harness, dask_cluster, dask_client):
+    from hetflow.flows.runtime.executor import TaskFailed
+
+    graph = layered(6, 6)
+    killer = Killer(dask_cluster.scheduler_address, "cpu2", after=4, kinds={"prep"})
+    killer.start()
+    with pytest.raises(TaskFailed, match=r"workers \['cpu2'\] died; gave up after 0 re-plans"):
+        run_plan(graph, address=dask_cluster.scheduler_address, solver="heft", time_scale=0.12, max_replans=0,
+                 dashboard=False, artifacts=False)  # fmt: skip
+    killer.join()
+    assert killer.killed_at is not None

@@ -8,9 +8,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["run_plan"]
+__all__ = ["run_plan", "RunOptions", "RunRecord"]
 
-_LAZY = {"run_plan": "hetflow.flows.orchestration.flow"}
+_LAZY = {
+    "run_plan": "hetflow.flows.orchestration.flow",
+    "RunOptions": "hetflow.flows.options",
+    "RunRecord": "hetflow.flows.orchestration.record",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -50,6 +50,7 @@ from dask.task_spec import DataNode, Task, TaskRef
 from distributed import wait
 from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.keys import TaskSpec, format_key
+from hetflow.flows.runtime.ops import missing_ops
 from hetflow.flows.runtime.worker import run_graph_task, warm_up
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
@@ -303,8 +304,6 @@ class PlanExecutor:
         names = sorted({op for t, op in self.graph.G.nodes(data="op") if isinstance(op, str) and t not in self.nodes})
         if not names:
             return
-        from hetflow.flows.runtime.ops import missing_ops
-
         addresses = sorted({self.slots[w].address for w in schedule.workers})
         missing = self.client.run(missing_ops, names, workers=addresses)
         for address in addresses:

@@ -141,7 +141,7 @@ def _integer_replay(problem: Problem, plan: ListResult, scale: float) -> tuple[n
     return begin, finish
 
 
-@register_solver("cpsat")
+@register_solver("cpsat", capabilities={"max_tasks": 300, "extra": "bench", "needs": ("ortools",)})
 def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, hint_solver: str = "dp",
           resolution: float = 1e4) -> ListResult:
     """Plan with CP-SAT, starting from the plan of ``hint_solver`` (default: the DP planner's).
@@ -153,5 +153,5 @@ def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, 
     start_plan = SOLVERS[hint_solver](problem, seed=seed)
     result, info = cpsat_schedule(problem, hint=start_plan, deterministic_time=deterministic_time,
                                   resolution=resolution, seed=seed)
-    result.meta = {**info, "hint_solver": hint_solver, "hint_makespan": round(start_plan.makespan, 9)}  # type: ignore[attr-defined]
+    result.meta = {**info, "hint_solver": hint_solver, "hint_makespan": round(start_plan.makespan, 9)}
     return result

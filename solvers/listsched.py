@@ -19,7 +19,8 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from hetflow.solvers.problem import Problem
@@ -29,11 +30,28 @@ __all__ = ["ListResult", "list_schedule", "PartialSchedule", "Timelines", "ready
 
 @dataclass
 class ListResult:
-    """Worker index, start and finish of every task (indexed like ``Problem.tasks``)."""
+    """What a solver returns: worker index, start and finish of every task (indexed like ``Problem.tasks``).
+
+    Parameters
+    ----------
+    worker : ndarray of int
+        Index into ``Problem.worker_names`` per task.
+    start, finish : ndarray of float
+        Planned times in seconds.
+    meta : dict
+        Solver-specific details (JSON-able); :func:`hetflow.solvers.plan` copies them to ``Schedule.meta``.
+
+    Examples
+    --------
+    >>> r = ListResult(np.array([0, 1]), np.array([0.0, 2.0]), np.array([2.0, 2.5]), meta={"variant": "demo"})
+    >>> r.makespan, r.meta["variant"]
+    (2.5, 'demo')
+    """
 
     worker: np.ndarray
     start: np.ndarray
     finish: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def makespan(self) -> float:

@@ -148,9 +148,9 @@ def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, 
 
     The meta says whether the integer model was proven optimal (``optimal``) and CP-SAT's status.
     """
-    from hetflow.solvers.registry import SOLVERS
+    from hetflow.solvers.registry import SOLVERS, check_solver_name
 
-    start_plan = SOLVERS[hint_solver](problem, seed=seed)
+    start_plan = SOLVERS[check_solver_name(hint_solver)](problem, seed=seed)
     result, info = cpsat_schedule(problem, hint=start_plan, deterministic_time=deterministic_time,
                                   resolution=resolution, seed=seed)
     result.meta = {**info, "hint_solver": hint_solver, "hint_makespan": round(start_plan.makespan, 9)}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hetflow.solvers.bounds import lower_bound
-from hetflow.solvers.registry import SOLVERS, plan, solver_names
+from hetflow.solvers.registry import SOLVERS, check_solver_name, plan
 from hetflow.solvers.suites import SUITE_NAMES, Instance, Suites, data_dir, suites
 from hetflow.taskgraph.errors import InvalidInput
 
@@ -133,9 +133,8 @@ def compare(
     names = [s for s in dict.fromkeys(names) if s]
     if reference is not None and reference not in names:
         names.append(reference)
-    unknown = [s for s in names if s not in SOLVERS]
-    if unknown:
-        raise InvalidInput(f"unknown solver {unknown[0]!r}; choose from {', '.join(solver_names())}")
+    for s in names:
+        check_solver_name(s)
     instances = list(instances)
     keys = [(i.suite, i.name) for i in instances]
     if len(set(keys)) != len(keys):

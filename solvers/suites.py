@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hetflow.taskgraph
 import numpy as np
 from hetflow.taskgraph import Cluster, TaskGraph
 from hetflow.taskgraph.errors import InvalidInput
@@ -70,9 +71,20 @@ class Suites(dict):
 
 # -- suites ------------------------------------------------------------------------------------------
 def data_dir() -> Path:
-    """Directory of the real WfInstances traces: ``$HETFLOW_DATA`` or ``<repo>/../shared/data/wfinstances``."""
+    """Directory of the real WfInstances traces: ``$HETFLOW_DATA``, else the ten that ship with hetflow.
+
+    The shipped traces are package data of :mod:`hetflow.taskgraph` (``data/wfinstances``, LGPL-3.0, see
+    the README there).
+
+    Examples
+    --------
+    >>> import os
+    >>> folder = data_dir()
+    >>> "HETFLOW_DATA" in os.environ or len(sorted(folder.glob("*.json"))) == 10
+    True
+    """
     env = os.environ.get("HETFLOW_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "wfinstances"
+    return Path(env) if env else Path(hetflow.taskgraph.__file__).resolve().parent / "data" / "wfinstances"
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -163,7 +175,7 @@ def _wfinstances(size: str, seed: int, notes: list[str]) -> list[Instance]:
     root = data_dir()
     files = sorted(root.glob("*.json")) if root.is_dir() else []
     if not files:
-        notes.append(f"wfinstances: skipped (no *.json traces in {root}; set HETFLOW_DATA)")
+        notes.append(f"wfinstances: skipped (no *.json traces in {root}; unset HETFLOW_DATA for the shipped ones)")
         return []
     if size == "small":  # the four smallest traces
         files = sorted(sorted(files, key=lambda p: p.stat().st_size)[:4])

@@ -31,7 +31,17 @@ __all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound", "lp_relaxati
 
 
 def earliest_starts(problem: Problem) -> np.ndarray:
-    """``head[t, w]``: the earliest start of ``t`` on ``w`` with unlimited workers and the real links."""
+    """``head[t, w]``: the earliest start of ``t`` on ``w`` with unlimited workers and the real links.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> earliest_starts(p).tolist()  # b: a's output reaches gpu0 at 3, stays on cpu0 at 2
+    [[0.0, 0.0], [3.0, 2.0]]
+    """
     head = np.zeros((problem.n, problem.n_workers))
     finish = np.zeros_like(head)
     for j in range(problem.n):
@@ -43,7 +53,17 @@ def earliest_starts(problem: Problem) -> np.ndarray:
 
 
 def path_bound(problem: Problem) -> float:
-    """Longest path with every task at its fastest and transfers over the cheapest link."""
+    """Longest path with every task at its fastest and transfers over the cheapest link.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> path_bound(p)  # a on cpu0 (2 s), 1 s transfer, b on gpu0 (1 s)
+    4.0
+    """
     latency, per_byte = problem.min_comm_coefficients
     finish = np.zeros((problem.n, problem.n_workers))
     for j in range(problem.n):
@@ -61,6 +81,16 @@ def lp_relaxation(problem: Problem) -> tuple[float, np.ndarray, list[str]]:
     ``prices[c]`` is the dual value of class ``c``'s capacity (``sum_c prices[c] * capacity[c] == 1``):
     one more second of work at speed 1 on class ``c`` raises the bound by ``prices[c]`` seconds. The DP
     planner charges it as the opportunity cost of running a task on a scarce class.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> T, prices, classes = lp_relaxation(p)
+    >>> T, prices.tolist(), classes  # the cpu is the bottleneck: a's 2 s of work
+    (2.0, [1.0, 0.0], ['cpu', 'gpu'])
     """
     from scipy.optimize import linprog  # imported here: it is slow to import and plans rarely need it
     from scipy.sparse import coo_matrix
@@ -91,7 +121,16 @@ def lp_relaxation(problem: Problem) -> tuple[float, np.ndarray, list[str]]:
 
 
 def lp_bound(problem: Problem) -> float:
-    """Smallest ``T`` such that the work fits the device classes' total speed (solved with HiGHS)."""
+    """Smallest ``T`` such that the work fits the device classes' total speed (solved with HiGHS).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g")
+    >>> for i in range(4): g.add_task(i, {"cpu": 4.0, "gpu": 1.0})
+    >>> lp_bound(Problem(g, Cluster.local(gpus=1, cpus=1)))  # 80 % of the work on the gpu: 3.2 s each
+    3.2
+    """
     return lp_relaxation(problem)[0]
 
 
@@ -184,7 +223,17 @@ def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = 
 
 
 def lower_bounds(problem: Problem, *, window_seconds: float = 0.0) -> dict[str, float]:
-    """The bounds by name; ``window`` only with ``window_seconds > 0``."""
+    """The bounds by name; ``window`` only with ``window_seconds > 0``.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> lower_bounds(p)
+    {'path': 4.0, 'lp': 2.0}
+    """
     if problem.n == 0:
         return {"path": 0.0, "lp": 0.0, **({"window": 0.0} if window_seconds > 0 else {})}
     bounds = {"path": path_bound(problem), "lp": lp_bound(problem)}

@@ -261,8 +261,9 @@ def clusters(min_workers: int = 2, max_workers: int = 7, max_gpus: int = 3, max_
 
     Examples
     --------
-    >>> from hypothesis import given
-    >>> @given(clusters(min_workers=2, max_workers=4))
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10)
+    ... @given(clusters(min_workers=2, max_workers=4))
     ... def test(cluster):
     ...     assert {"cpu", "gpu"} <= cluster.devices and len(cluster) <= 4
     >>> test()
@@ -277,8 +278,9 @@ def graphs(min_tasks: int = 1, max_tasks: int = 10, devices: Sequence[str] = ("c
 
     Examples
     --------
-    >>> from hypothesis import given
-    >>> @given(graphs(max_tasks=5, devices=("cpu",)))
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=10)
+    ... @given(graphs(max_tasks=5, devices=("cpu",)))
     ... def test(graph):
     ...     assert 1 <= len(graph) <= 5 and all("cpu" in graph.cost(t) for t in graph)
     >>> test()

@@ -30,6 +30,16 @@ def critical_path_tasks(
 
     ``walk=False`` returns every task whose priority is close to ``cp_value`` (SAGA's reading, in which
     identical copies of the path all count).
+
+    Examples
+    --------
+    >>> from hetflow.solvers.ranks import downward_rank, upward_rank
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
+    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> critical_path_tasks(p, upward_rank(p) + downward_rank(p)).tolist()  # pre, then the first embedding
+    [0, 1]
     """
     entries = [i for i in range(problem.n) if not problem.preds[i]]
     head = max(entries, key=lambda i: (priority[i], -i))
@@ -47,7 +57,18 @@ def critical_path_tasks(
 
 @register_solver("cpop")
 def cpop(problem: Problem, *, seed: int = 0, downward: str = "published") -> ListResult:
-    """Plan with CPOP. ``downward="saga"`` reproduces SAGA 2.0.2 (see the module docstring)."""
+    """Plan with CPOP. ``downward="saga"`` reproduces SAGA 2.0.2 (see the module docstring).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
+    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> r = cpop(p)
+    >>> [p.worker_names[w] for w in r.worker], r.makespan
+    (['cpu0', 'gpu0', 'gpu0', 'gpu0'], 4.1)
+    """
     up = upward_rank(problem)
     priority = up + downward_rank(problem, variant=downward)
     saga = downward == "saga"

@@ -63,6 +63,15 @@ def data_ready(problem: Problem, i: int, worker: np.ndarray, finish: np.ndarray,
     """When all of task ``i``'s inputs can be on each worker, its parents running on ``worker`` until ``finish``.
 
     Raises ``out`` (zeros by default) to each arrival, in place, and returns it.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> data_ready(p, 1, worker=np.array([1, -1]), finish=np.array([2.0, 0.0])).tolist()  # a ran on cpu0 until 2
+    [3.0, 2.0]
     """
     ready = np.zeros(problem.n_workers) if out is None else out
     for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
@@ -72,7 +81,15 @@ def data_ready(problem: Problem, i: int, worker: np.ndarray, finish: np.ndarray,
 
 
 class Timelines:
-    """Busy/idle bookkeeping of every worker: last finish plus the sorted idle gaps before it."""
+    """Busy/idle bookkeeping of every worker: last finish plus the sorted idle gaps before it.
+
+    Examples
+    --------
+    >>> lines = Timelines(1)
+    >>> lines.place(0, 0.0, 1.0); lines.place(0, 3.0, 4.0)  # idle from 1 to 3
+    >>> [float(lines.insertion_start(0, ready=0.5, duration=d)) for d in (2.0, 2.5)]  # fits the gap, or not
+    [1.0, 4.0]
+    """
 
     def __init__(self, n_workers: int, available: np.ndarray | None = None):
         self.avail = np.zeros(n_workers) if available is None else np.array(available, dtype=float)
@@ -122,6 +139,21 @@ class PartialSchedule:
 
     ``ready_times(i)`` gives task ``i``'s data-ready time on every worker, ``start_times(i, ready)`` its
     earliest start there (insertion policy or append), and ``assign`` commits a placement.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> state = PartialSchedule(p)
+    >>> float(state.assign(0, 1, 0.0))  # a on cpu0, finishing at
+    2.0
+    >>> ready = state.ready_times(1); ready.tolist(), state.start_times(1, ready).tolist()
+    ([3.0, 2.0], [3.0, 2.0])
+    >>> _ = state.assign(1, 0, 3.0)  # b on gpu0
+    >>> state.result().makespan
+    4.0
     """
 
     def __init__(
@@ -187,6 +219,15 @@ def ready_order(problem: Problem, priority: np.ndarray, heads: Sequence[int] | N
 
     The consumer places each yielded task before asking for the next. With ``heads`` (a mask of
     tasks to yield), other tasks are released silently — the DP planner places a whole chain per head.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
+    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> list(ready_order(p, priority=np.array([0.0, 1.0, 3.0, 2.0])))  # pre first: the others wait for it
+    [0, 2, 3, 1]
     """
     preds, succs = problem.preds, problem.succs
     missing = [len(preds[i]) for i in range(problem.n)]
@@ -240,6 +281,19 @@ def list_schedule(
     Returns
     -------
     ListResult
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
+    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> r = list_schedule(p, order=range(p.n))  # each task where it finishes first
+    >>> [p.worker_names[w] for w in r.worker], r.makespan
+    (['cpu0', 'gpu0', 'gpu0', 'gpu0'], 4.1)
+    >>> r = list_schedule(p, order=range(p.n), pinned={3: 2})  # the last embedding on cpu1
+    >>> r.finish.tolist()
+    [1.0, 2.1, 3.1, 5.1]
     """
     if order is None:
         if priority is None:

@@ -20,7 +20,18 @@ __all__ = ["peft"]
 
 @register_solver("peft")
 def peft(problem: Problem, *, seed: int = 0) -> ListResult:
-    """Plan with PEFT (deterministic; ``seed`` is unused)."""
+    """Plan with PEFT (deterministic; ``seed`` is unused).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
+    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> r = peft(p)
+    >>> [p.worker_names[w] for w in r.worker], r.makespan
+    (['cpu0', 'gpu0', 'gpu0', 'gpu0'], 4.1)
+    """
     table = optimistic_cost_table(problem)
     runnable = problem.runnable
     rank_oct = np.where(runnable, table, 0.0).sum(axis=1) / runnable.sum(axis=1)

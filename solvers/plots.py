@@ -240,6 +240,17 @@ def gantt_compare(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from hetflow.solvers import Placement, Schedule
+    >>> planned = Schedule([Placement("a", "cpu0", 0.0, 2.0), Placement("b", "gpu0", 3.0, 4.0)])
+    >>> actual = pd.DataFrame({"task": ["a", "b"], "worker": ["cpu0", "gpu0"],  # wall-clock stamps
+    ...                        "start": [100.0, 103.5], "finish": [102.1, 104.6]})
+    >>> fig = gantt_compare(planned, actual)
+    >>> [ax.get_title() for ax in fig.axes[:2]]
+    ['planned: makespan 4 s', 'actual: makespan 4.6 s']
     """
     plan_frame = _frame(planned).copy()
     real = _frame(actual).copy()
@@ -296,6 +307,16 @@ def summary_plot(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"suite": "demo", "instance": ["a", "a", "b", "b"], "solver": ["heft", "dp"] * 2,
+    ...                      "ratio_to_reference": [1.0, 0.9, 1.0, 0.8], "ratio_to_lb": [1.2, 1.08, 1.5, 1.2],
+    ...                      "is_best": [False, True, False, True], "plan_seconds": 0.01, "valid": True})
+    >>> fig = summary_plot(runs)  # or summary_plot(runs, "summary.png")
+    >>> len(fig.axes)  # the per-suite bars and the per-instance box plot
+    2
     """
     from hetflow.solvers.experiments import summarize
 

@@ -49,6 +49,12 @@ class Instance:
     cluster : Cluster
     params : dict
         Whatever generated it (CCR, beta, recipe, cluster shape, ...); copied into the result rows.
+
+    Examples
+    --------
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0})
+    >>> Instance("one-task", "demo", g, Cluster.local(gpus=0, cpus=2), {"origin": "docs"})
+    Instance(demo/one-task: 1 tasks on Cluster(2 cpu, bandwidth=1e+09))
     """
 
     name: str
@@ -62,7 +68,14 @@ class Instance:
 
 
 class Suites(dict):
-    """``{suite name: [Instance, ...]}`` plus ``notes``: why a requested suite was skipped or trimmed."""
+    """``{suite name: [Instance, ...]}`` plus ``notes``: why a requested suite was skipped or trimmed.
+
+    Examples
+    --------
+    >>> built = Suites(demo=[]); built.notes.append("demo: nothing to build")
+    >>> dict(built), built.notes
+    ({'demo': []}, ['demo: nothing to build'])
+    """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -210,6 +223,12 @@ def suites(size: str = "full", seed: int = 0, only: Iterable[str] | None = None)
     Suites
         ``{suite: [Instance, ...]}``; ``.notes`` says which suites or instances were skipped and why
         (e.g. the ``wfcommons`` package is missing).
+
+    Examples
+    --------
+    >>> built = suites("small", only=["wfinstances"])  # the four smallest shipped traces
+    >>> [(i.name.split("-")[0], len(i.graph)) for i in built["wfinstances"]]
+    [('1000genome', 52), ('epigenomics', 41), ('montage', 58), ('srasearch', 22)]
     """
     if size not in ("full", "small"):
         raise InvalidInput(f"suite size must be 'full' or 'small', not {size!r}")

@@ -29,14 +29,11 @@ from _pytest.doctest import DoctestModule
 ROOT = Path(__file__).resolve().parent
 PACKAGES = {"hetflow": "hetflow", "taskgraph": "hetflow.taskgraph", "solvers": "hetflow.solvers"}
 
-# doctest name prefix -> (module that must be importable, the extra that installs it)
+# (module that must be importable, the extra that installs it) -> doctests (name prefixes) that need it
 NEEDS = {
-    "hetflow.solvers.cpsat": ("ortools", "bench"),
-    "hetflow.taskgraph.wfformat.generate_wfcommons": ("wfcommons", "bench"),
-    "hetflow.solvers.checks.clusters": ("hypothesis", "dev"),
-    "hetflow.solvers.checks.graphs": ("hypothesis", "dev"),
-    "hetflow.solvers.checks.instances": ("hypothesis", "dev"),
-    "hetflow.solvers.checks.parametrize_checks": ("pytest", "dev"),
+    ("ortools", "bench"): ["hetflow.solvers.cpsat"],
+    ("wfcommons", "bench"): ["hetflow.taskgraph.wfformat.generate_wfcommons"],
+    ("hypothesis", "dev"): [f"hetflow.solvers.checks.{f}" for f in ("clusters", "graphs", "instances")],
 }
 
 
@@ -69,10 +66,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        for prefix, (module, extra) in NEEDS.items():
-            ours = item.name == prefix or item.name.startswith(prefix + ".")
-            if ours and importlib.util.find_spec(module) is None:
+    for (module, extra), prefixes in NEEDS.items():
+        if importlib.util.find_spec(module) is not None:
+            continue
+        for item in items:
+            if any(item.name == p or item.name.startswith(p + ".") for p in prefixes):
                 item.add_marker(pytest.mark.skip(reason=f"needs {module} (pip install 'hetflow[{extra}]')"))
 
 

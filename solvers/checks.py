@@ -65,7 +65,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -467,6 +467,13 @@ def instance_sizes(caps: Capabilities) -> list[dict[str, int]]:
     return sizes
 
 
+def _generated(caps: Capabilities, first_seed: int, n: int) -> Iterator[tuple[TaskGraph, Cluster]]:
+    """``n`` SMALL instances, then ``n // 2`` (at least one) of the larger size the capabilities allow."""
+    for k, size in enumerate(instance_sizes(caps)):
+        for i in range(n if k == 0 else max(1, n // 2)):
+            yield random_instance(first_seed + 100 * k + i, **size)
+
+
 # -- checks --------------------------------------------------------------------------------------------------
 def check_schedule(schedule: Schedule, graph: TaskGraph, cluster: Cluster, solver: str) -> None:
     """Check one plan against its instance: valid, honest makespan and bytes, above the lower bound, JSON-able.
@@ -545,13 +552,12 @@ def check_valid_plans(solver: str | Solver, *, capabilities: Capabilities | None
 
     Examples
     --------
-    >>> check_valid_plans("greedy", n_instances=2)
+    >>> check_valid_plans("greedy", n_instances=2)  # 2 SMALL instances, 1 LARGE
+    >>> check_valid_plans("exact", capabilities=Capabilities(max_tasks=8), n_instances=1)  # LARGE: 8 tasks at most
     """
     subject = _subject(solver, capabilities)
-    for k, size in enumerate(instance_sizes(subject.caps)):
-        for i in range(n_instances if k == 0 else max(1, n_instances // 2)):
-            graph, cluster = random_instance(seed * 1000 + 100 * k + i, **size)
-            _plan_valid(subject, graph, cluster, seed + i % 4, {})
+    for i, (graph, cluster) in enumerate(_generated(subject.caps, seed * 1000, n_instances)):
+        _plan_valid(subject, graph, cluster, seed + i % 4, {})
 
 
 def check_deterministic(solver: str | Solver, *, capabilities: Capabilities | None = None, seed: int = 0,
@@ -563,11 +569,8 @@ def check_deterministic(solver: str | Solver, *, capabilities: Capabilities | No
     >>> check_deterministic("random", n_instances=2)
     """
     subject = _subject(solver, capabilities)
-    for k, size in enumerate(instance_sizes(subject.caps)):
-        for i in range(n_instances // (k + 1)):
-            graph, cluster = random_instance(seed * 1000 + 500 + 100 * k + i, **size)
-            first = _plan_valid(subject, graph, cluster, seed + i, {})
-            _same_plan(subject, graph, cluster, seed + i, {}, first)
+    for i, (graph, cluster) in enumerate(_generated(subject.caps, seed * 1000 + 500, n_instances)):
+        _same_plan(subject, graph, cluster, seed + i, {}, _plan_valid(subject, graph, cluster, seed + i, {}))
 
 
 def check_no_idle_on_one_worker(solver: str | Solver, *, capabilities: Capabilities | None = None,
@@ -618,7 +621,10 @@ def check_not_below_optimum(solver: str | Solver, *, capabilities: Capabilities 
 
     Examples
     --------
-    >>> check_not_below_optimum("exact", n_instances=2)
+    >>> check_not_below_optimum("exact", n_instances=2)  # exact claims optimality: the claim is checked too
+    >>> graph, cluster = random_instance(900, **TINY)  # its first instance (seed 0)
+    >>> math.isclose(run_solver(SOLVERS["exact"], graph, cluster).makespan, brute_force_makespan(graph, cluster))
+    True
     """
     subject = _subject(solver, capabilities)
     for i in range(n_instances):

@@ -34,12 +34,10 @@ def critical_path_tasks(
     Examples
     --------
     >>> from hetflow.solvers.ranks import downward_rank, upward_rank
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> critical_path_tasks(p, upward_rank(p) + downward_rank(p)).tolist()  # pre, then the first embedding
-    [0, 1]
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.fork_join(3, seed=4), Cluster.local(gpus=1, cpus=1))
+    >>> critical_path_tasks(p, upward_rank(p) + downward_rank(p)).tolist()  # the fork, one branch, the join
+    [0, 1, 4]
     """
     entries = [i for i in range(problem.n) if not problem.preds[i]]
     head = max(entries, key=lambda i: (priority[i], -i))
@@ -61,13 +59,10 @@ def cpop(problem: Problem, *, seed: int = 0, downward: str = "published") -> Lis
 
     Examples
     --------
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> r = cpop(p)
-    >>> [p.worker_names[w] for w in r.worker], r.makespan
-    (['cpu0', 'gpu0', 'gpu0', 'gpu0'], 4.1)
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> chain = Problem(generators.chain(4, seed=0), Cluster.local(gpus=2, cpus=2))
+    >>> cpop(chain).worker.tolist()  # a chain is its own critical path: all on the one worker best for it
+    [2, 2, 2, 2]
     """
     up = upward_rank(problem)
     priority = up + downward_rank(problem, variant=downward)

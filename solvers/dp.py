@@ -213,15 +213,12 @@ def dp(
 
     Examples
     --------
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> r = dp(p)  # 4 tasks: the exact DP runs first and proves the plan optimal
-    >>> r.makespan, r.meta["variant"], r.meta["optimal"]
-    (4.1, 'exact', True)
-    >>> dp(p, mode="heuristic", effort=0).meta["optimal"]
-    False
+    >>> from hetflow.solvers.heft import heft
+    >>> from hetflow.taskgraph import Cluster, workloads
+    >>> job = Problem(workloads.llm_batch_job(n_docs=256, batch_size=64, n_shards=2), Cluster.local(1, 3))
+    >>> r = dp(job, effort=0.2)  # 21 tasks: heuristic passes, then a short local search
+    >>> r.meta["variant"], r.meta["optimal"], r.makespan < heft(job).makespan
+    ('local-search', False, True)
     """
     if mode not in ("auto", "heuristic", "exact"):
         raise ValueError(f"unknown dp mode {mode!r}")

@@ -194,13 +194,12 @@ def exact(problem: Problem, *, seed: int = 0, node_limit: int | None = 2_000_000
 
     Examples
     --------
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> r = exact(p)
-    >>> r.makespan, r.meta
-    (4.1, {'optimal': True})
+    >>> from hetflow.solvers.heft import heft
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> tree = Problem(generators.out_tree(2, seed=1), Cluster.local(gpus=1, cpus=2))  # 7 tasks
+    >>> r = exact(tree)
+    >>> r.meta, r.makespan <= heft(tree).makespan
+    ({'optimal': True}, True)
     """
     from hetflow.taskgraph.errors import InvalidInput
 

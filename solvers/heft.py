@@ -22,12 +22,10 @@ def heft_order(problem: Problem, rank: np.ndarray | None = None) -> np.ndarray:
 
     Examples
     --------
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> heft_order(p).tolist()  # the three embeddings tie: topological order
-    [0, 1, 2, 3]
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> order = heft_order(Problem(generators.fork_join(3, seed=0), Cluster.local(gpus=1, cpus=2)))
+    >>> int(order[0]), int(order[-1])  # the fork first, the join last
+    (0, 4)
     """
     rank = upward_rank(problem) if rank is None else rank
     return np.lexsort((np.arange(problem.n), -rank))

@@ -24,13 +24,11 @@ def peft(problem: Problem, *, seed: int = 0) -> ListResult:
 
     Examples
     --------
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> r = peft(p)
-    >>> [p.worker_names[w] for w in r.worker], r.makespan
-    (['cpu0', 'gpu0', 'gpu0', 'gpu0'], 4.1)
+    >>> from hetflow.solvers.heft import heft
+    >>> from hetflow.taskgraph.generators import layered_random, random_cluster
+    >>> p = Problem(layered_random(20, seed=0), random_cluster(1, 2, seed=0))
+    >>> round(peft(p).makespan, 3), round(heft(p).makespan, 3)  # the lookahead pays off here
+    (83.847, 92.669)
     """
     table = optimistic_cost_table(problem)
     runnable = problem.runnable

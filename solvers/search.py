@@ -47,14 +47,13 @@ class Replay:
 
     Examples
     --------
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> replay = Replay(p, compiled=False)  # compiled=True uses the numba kernel (same times)
-    >>> replay.run(np.array([1, 0, 0, 0]), np.arange(4)), replay.finish.tolist()
-    (4.1, [1.0, 2.1, 3.1, 4.1])
-    >>> replay.run(np.array([1, 0, 0, 0]), np.arange(4), bound=4.0) is None  # stops at the bound
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.chain(3, ccr=0.0, seed=0), Cluster.local(gpus=0, cpus=1))
+    >>> replay = Replay(p, compiled=False)  # compiled=True runs the numba kernel: same times, faster
+    >>> one_worker = np.zeros(3, dtype=np.int64)
+    >>> replay.run(one_worker, np.arange(3)) == float(replay.finish[-1]) == float(p.exec.sum())
+    True
+    >>> replay.run(one_worker, np.arange(3), bound=1e-3) is None  # stops once the bound is reached
     True
     """
 
@@ -119,12 +118,11 @@ def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray) -> ListRes
     Examples
     --------
     >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> r = simulate(p, worker=np.array([1, 0, 0, 2]), order=np.arange(4))  # emb2 on cpu1
-    >>> r.start.tolist(), r.makespan
-    ([0.0, 1.1, 2.1, 1.1], 5.1)
+    >>> g = TaskGraph(name="fan"); g.add_task("pre", {"cpu": 1.0})
+    >>> for e in ("e0", "e1"): g.add_task(e, {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", e, bytes=1e8)
+    >>> r = simulate(Problem(g, Cluster.local(gpus=1, cpus=1)), worker=np.array([1, 0, 1]), order=np.arange(3))
+    >>> r.start.tolist(), r.finish.tolist()  # e0 on gpu0 after a 0.1 s transfer; e1 after pre on cpu0
+    ([0.0, 1.1, 1.0], [1.0, 2.1, 5.0])
     """
     replay = Replay(problem, compiled=False)
     replay.run(np.asarray(worker, dtype=np.int64), np.asarray(order, dtype=np.int64))
@@ -140,11 +138,9 @@ def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> li
     Examples
     --------
     >>> from hetflow.solvers.heft import heft
-    >>> from hetflow.taskgraph import Cluster, TaskGraph
-    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
-    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
-    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
-    >>> critical_path(p, heft(p))  # emb2 waits for emb1, emb1 for emb0, emb0 for pre's data
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.chain(4, seed=0), Cluster.local(gpus=1, cpus=1))
+    >>> critical_path(p, heft(p))  # a chain: every task, last first
     [3, 2, 1, 0]
     """
     worker, start, finish = result.worker, result.start, result.finish

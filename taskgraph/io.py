@@ -19,14 +19,10 @@ def read_json(path: str | Path, what: str = "file") -> Any:
 
     Examples
     --------
-    >>> import tempfile
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = Path(folder) / "bad.json"
-    ...     _ = path.write_text("{not json")
-    ...     read_json(path, what="cluster")  # doctest: +ELLIPSIS
+    >>> read_json(Path(__file__).parent / "data" / "wfinstances" / "LICENSE", what="cluster")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    hetflow.taskgraph.errors.FormatError: cluster '.../bad.json' is not valid JSON: ...
+    hetflow.taskgraph.errors.FormatError: cluster '.../LICENSE' is not valid JSON: Expecting value: line 1 column 1 ...
     """
     try:
         with open(path, "rb") as f:

@@ -33,7 +33,7 @@ PACKAGES = {"hetflow": "hetflow", "taskgraph": "hetflow.taskgraph", "solvers": "
 NEEDS = {
     ("ortools", "bench"): ["hetflow.solvers.cpsat"],
     ("wfcommons", "bench"): ["hetflow.taskgraph.wfformat.generate_wfcommons"],
-    ("hypothesis", "dev"): [f"hetflow.solvers.checks.{f}" for f in ("clusters", "graphs", "instances")],
+    ("hypothesis", "dev"): [f"hetflow.solvers.check_instances.{f}" for f in ("clusters", "graphs", "instances")],
 }
 
 

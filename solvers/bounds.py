@@ -31,7 +31,16 @@ __all__ = ["lower_bound", "lower_bounds", "path_bound", "lp_bound", "lp_relaxati
 
 
 def earliest_starts(problem: Problem) -> np.ndarray:
-    """``head[t, w]``: the earliest start of ``t`` on ``w`` with unlimited workers and the real links."""
+    """``head[t, w]``: the earliest start of ``t`` on ``w`` with unlimited workers and the real links.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 8.0, "gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=1e9)  # 1 s over the default 1 GB/s
+    >>> earliest_starts(Problem(g, Cluster.local(gpus=1, cpus=1))).tolist()  # b: on gpu0 at 3, on cpu0 at 2
+    [[0.0, 0.0], [3.0, 2.0]]
+    """
     head = np.zeros((problem.n, problem.n_workers))
     finish = np.zeros_like(head)
     for j in range(problem.n):
@@ -43,7 +52,15 @@ def earliest_starts(problem: Problem) -> np.ndarray:
 
 
 def path_bound(problem: Problem) -> float:
-    """Longest path with every task at its fastest and transfers over the cheapest link."""
+    """Longest path with every task at its fastest and transfers over the cheapest link.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> g = generators.chain(5, ccr=0.0, seed=3)  # no bytes: the bound is the chain at best speed
+    >>> path_bound(Problem(g, Cluster.local(gpus=1, cpus=1))) == sum(min(g.cost(t).values()) for t in g)
+    True
+    """
     latency, per_byte = problem.min_comm_coefficients
     finish = np.zeros((problem.n, problem.n_workers))
     for j in range(problem.n):
@@ -61,6 +78,15 @@ def lp_relaxation(problem: Problem) -> tuple[float, np.ndarray, list[str]]:
     ``prices[c]`` is the dual value of class ``c``'s capacity (``sum_c prices[c] * capacity[c] == 1``):
     one more second of work at speed 1 on class ``c`` raises the bound by ``prices[c]`` seconds. The DP
     planner charges it as the opportunity cost of running a task on a scarce class.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> four = TaskGraph(name="four")
+    >>> for i in range(4): four.add_task(i, {"cpu": 4.0, "gpu": 1.0})
+    >>> T, prices, classes = lp_relaxation(Problem(four, Cluster.local(gpus=1, cpus=1)))
+    >>> T, prices.round(3).tolist(), classes  # a second of cpu work is worth a quarter of a gpu second
+    (3.2, [0.2, 0.8], ['cpu', 'gpu'])
     """
     from scipy.optimize import linprog  # imported here: it is slow to import and plans rarely need it
     from scipy.sparse import coo_matrix
@@ -91,7 +117,16 @@ def lp_relaxation(problem: Problem) -> tuple[float, np.ndarray, list[str]]:
 
 
 def lp_bound(problem: Problem) -> float:
-    """Smallest ``T`` such that the work fits the device classes' total speed (solved with HiGHS)."""
+    """Smallest ``T`` such that the work fits the device classes' total speed (solved with HiGHS).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, Worker, generators
+    >>> g = generators.fork_join(6, gpu_share=0.0, cpu_only_share=1.0, seed=0)  # 8 cpu-only tasks
+    >>> c = Cluster([Worker("cpu0", "cpu", 1.0), Worker("cpu1", "cpu", 3.0)])  # total speed 4
+    >>> round(lp_bound(Problem(g, c)), 9) == round(sum(g.cost(t)["cpu"] for t in g) / 4.0, 9)
+    True
+    """
     return lp_relaxation(problem)[0]
 
 
@@ -184,7 +219,15 @@ def window_bound(problem: Problem, *, lower: float = 0.0, upper: float | None = 
 
 
 def lower_bounds(problem: Problem, *, window_seconds: float = 0.0) -> dict[str, float]:
-    """The bounds by name; ``window`` only with ``window_seconds > 0``."""
+    """The bounds by name; ``window`` only with ``window_seconds > 0``.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.out_tree(3, seed=1), Cluster.local(gpus=1, cpus=2))
+    >>> sorted(lower_bounds(p)), sorted(lower_bounds(p, window_seconds=0.5))
+    (['lp', 'path'], ['lp', 'path', 'window'])
+    """
     if problem.n == 0:
         return {"path": 0.0, "lp": 0.0, **({"window": 0.0} if window_seconds > 0 else {})}
     bounds = {"path": path_bound(problem), "lp": lp_bound(problem)}

@@ -30,6 +30,14 @@ def critical_path_tasks(
 
     ``walk=False`` returns every task whose priority is close to ``cp_value`` (SAGA's reading, in which
     identical copies of the path all count).
+
+    Examples
+    --------
+    >>> from hetflow.solvers.ranks import downward_rank, upward_rank
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.fork_join(3, seed=4), Cluster.local(gpus=1, cpus=1))
+    >>> critical_path_tasks(p, upward_rank(p) + downward_rank(p)).tolist()  # the fork, one branch, the join
+    [0, 1, 4]
     """
     entries = [i for i in range(problem.n) if not problem.preds[i]]
     head = max(entries, key=lambda i: (priority[i], -i))
@@ -47,7 +55,15 @@ def critical_path_tasks(
 
 @register_solver("cpop")
 def cpop(problem: Problem, *, seed: int = 0, downward: str = "published") -> ListResult:
-    """Plan with CPOP. ``downward="saga"`` reproduces SAGA 2.0.2 (see the module docstring)."""
+    """Plan with CPOP. ``downward="saga"`` reproduces SAGA 2.0.2 (see the module docstring).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> chain = Problem(generators.chain(4, seed=0), Cluster.local(gpus=2, cpus=2))
+    >>> cpop(chain).worker.tolist()  # a chain is its own critical path: all on the one worker best for it
+    [2, 2, 2, 2]
+    """
     up = upward_rank(problem)
     priority = up + downward_rank(problem, variant=downward)
     saga = downward == "saga"

@@ -141,17 +141,24 @@ def _integer_replay(problem: Problem, plan: ListResult, scale: float) -> tuple[n
     return begin, finish
 
 
-@register_solver("cpsat")
+@register_solver("cpsat", capabilities={"max_tasks": 300, "extra": "bench", "needs": ("ortools",)})
 def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, hint_solver: str = "dp",
           resolution: float = 1e4) -> ListResult:
     """Plan with CP-SAT, starting from the plan of ``hint_solver`` (default: the DP planner's).
 
     The meta says whether the integer model was proven optimal (``optimal``) and CP-SAT's status.
-    """
-    from hetflow.solvers.registry import SOLVERS
 
-    start_plan = SOLVERS[hint_solver](problem, seed=seed)
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> r = cpsat(Problem(generators.in_tree(2, seed=1), Cluster.local(gpus=1, cpus=2)), deterministic_time=1.0)
+    >>> r.meta["status"], r.meta["hint_solver"], r.makespan <= r.meta["hint_makespan"]  # never worse than its hint
+    ('OPTIMAL', 'dp', True)
+    """
+    from hetflow.solvers.registry import SOLVERS, check_solver_name
+
+    start_plan = SOLVERS[check_solver_name(hint_solver)](problem, seed=seed)
     result, info = cpsat_schedule(problem, hint=start_plan, deterministic_time=deterministic_time,
                                   resolution=resolution, seed=seed)
-    result.meta = {**info, "hint_solver": hint_solver, "hint_makespan": round(start_plan.makespan, 9)}  # type: ignore[attr-defined]
+    result.meta = {**info, "hint_solver": hint_solver, "hint_makespan": round(start_plan.makespan, 9)}
     return result

@@ -188,13 +188,23 @@ def exact_schedule(problem: Problem, node_limit: int | None = None) -> tuple[Lis
     return ListResult(worker_arr, start_arr, finish), optimal
 
 
-@register_solver("exact")
+@register_solver("exact", capabilities={"max_tasks": 12})
 def exact(problem: Problem, *, seed: int = 0, node_limit: int | None = 2_000_000, max_tasks: int = 16) -> ListResult:
-    """Optimal plan for small graphs (raises for graphs above ``max_tasks`` tasks)."""
+    """Optimal plan for small graphs (raises for graphs above ``max_tasks`` tasks).
+
+    Examples
+    --------
+    >>> from hetflow.solvers.heft import heft
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> tree = Problem(generators.out_tree(2, seed=1), Cluster.local(gpus=1, cpus=2))  # 7 tasks
+    >>> r = exact(tree)
+    >>> r.meta, r.makespan <= heft(tree).makespan
+    ({'optimal': True}, True)
+    """
     from hetflow.taskgraph.errors import InvalidInput
 
     if problem.n > max_tasks:
         raise InvalidInput(f"the exact solver takes at most {max_tasks} tasks; this graph has {problem.n}")
     result, optimal = exact_schedule(problem, node_limit)
-    result.meta = {"optimal": optimal}  # type: ignore[attr-defined]
+    result.meta = {"optimal": optimal}
     return result

@@ -126,6 +126,18 @@ def compare(
     ------
     hetflow.taskgraph.errors.InvalidInput
         An unknown solver name, or duplicate ``(suite, instance)`` names.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph.generators import layered_random, random_cluster
+    >>> instances = [Instance(f"layered-{s}", "demo", layered_random(20, seed=s), random_cluster(1, 2, seed=s))
+    ...              for s in range(2)]
+    >>> df = compare(["greedy", "peft"], instances, progress=False, bound_seconds=0)  # HEFT is the reference
+    >>> df[["instance", "solver", "makespan", "ratio_to_reference", "is_best"]].round(3).values.tolist()
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [['layered-0', 'greedy', 100.234, 1.082, False], ['layered-0', 'peft', 83.847, 0.905, True],
+     ['layered-0', 'heft', 92.669, 1.0, False], ['layered-1', 'greedy', 85.85, 1.431, False],
+     ['layered-1', 'peft', 57.2, 0.953, True], ['layered-1', 'heft', 60.012, 1.0, False]]
     """
     import pandas as pd
 
@@ -253,6 +265,17 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         geomean_ratio_to_lb, share_best, worst_ratio_to_reference, mean_plan_seconds,
         max_plan_seconds``. ``share_best`` is the share of runs (instance x seed) where the solver's
         makespan is the smallest, ties included; a failed run counts as not best.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"suite": "demo", "instance": ["a", "a", "b", "b"], "solver": ["heft", "dp"] * 2,
+    ...                      "ratio_to_reference": [1.0, 0.9, 1.0, 0.4], "ratio_to_lb": [1.2, 1.08, 1.5, 0.6],
+    ...                      "is_best": [False, True, False, True], "plan_seconds": 0.01})
+    >>> summarize(runs).loc[lambda t: t.suite == "demo", ["solver", "geomean_ratio_to_reference", "share_best"]]
+      solver  geomean_ratio_to_reference  share_best
+    0   heft                         1.0         0.0
+    1     dp                         0.6         1.0
     """
     import pandas as pd
 
@@ -292,6 +315,16 @@ def format_summary(summary: pd.DataFrame, reference: str = "heft") -> pd.DataFra
     """:func:`summarize`'s table with short column names and rounded values, for printing.
 
     ``share_best`` becomes a percentage string; ratios keep 4 significant digits, seconds 3 decimals.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"suite": "demo", "instance": ["a", "a"], "solver": ["heft", "dp"],
+    ...                      "ratio_to_reference": [1.0, 0.91234], "ratio_to_lb": [1.2, 1.09],
+    ...                      "is_best": [False, True], "plan_seconds": [0.0012, 0.5]})
+    >>> format_summary(summarize(runs)).iloc[1].to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'suite': 'demo', 'solver': 'dp', 'n': 1, 'failed': 0, 'gm/heft': 0.9123, 'gm/LB': 1.09, 'best': '100%',
+     'worst/heft': 0.9123, 'plan_s_mean': 0.5, 'plan_s_max': 0.5}
     """
     out = summary.rename(columns={
         "instances": "n", "failures": "failed",

@@ -18,12 +18,31 @@ __all__ = ["heft", "heft_order"]
 
 
 def heft_order(problem: Problem, rank: np.ndarray | None = None) -> np.ndarray:
-    """Tasks by decreasing upward rank, earlier topological position first on ties."""
+    """Tasks by decreasing upward rank, earlier topological position first on ties.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> order = heft_order(Problem(generators.fork_join(3, seed=0), Cluster.local(gpus=1, cpus=2)))
+    >>> int(order[0]), int(order[-1])  # the fork first, the join last
+    (0, 4)
+    """
     rank = upward_rank(problem) if rank is None else rank
     return np.lexsort((np.arange(problem.n), -rank))
 
 
 @register_solver("heft")
 def heft(problem: Problem, *, seed: int = 0, insertion: bool = True) -> ListResult:
-    """Plan with HEFT (``seed`` is unused: HEFT is deterministic)."""
+    """Plan with HEFT (``seed`` is unused: HEFT is deterministic).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="fork"); g.add_task("pre", {"cpu": 1.0})
+    >>> for i in range(3): g.add_task(f"emb{i}", {"cpu": 4.0, "gpu": 1.0}); g.add_edge("pre", f"emb{i}", bytes=1e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> r = heft(p)
+    >>> [p.worker_names[w] for w in r.worker], r.makespan  # the embeddings queue on the gpu
+    (['cpu0', 'gpu0', 'gpu0', 'gpu0'], 4.1)
+    """
     return list_schedule(problem, order=heft_order(problem), insertion=insertion)

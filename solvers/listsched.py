@@ -19,7 +19,8 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from hetflow.solvers.problem import Problem
@@ -29,11 +30,28 @@ __all__ = ["ListResult", "list_schedule", "PartialSchedule", "Timelines", "ready
 
 @dataclass
 class ListResult:
-    """Worker index, start and finish of every task (indexed like ``Problem.tasks``)."""
+    """What a solver returns: worker index, start and finish of every task (indexed like ``Problem.tasks``).
+
+    Parameters
+    ----------
+    worker : ndarray of int
+        Index into ``Problem.worker_names`` per task.
+    start, finish : ndarray of float
+        Planned times in seconds.
+    meta : dict
+        Solver-specific details (JSON-able); :func:`hetflow.solvers.plan` copies them to ``Schedule.meta``.
+
+    Examples
+    --------
+    >>> r = ListResult(np.array([0, 1]), np.array([0.0, 2.0]), np.array([2.0, 2.5]), meta={"variant": "demo"})
+    >>> r.makespan, r.meta["variant"]
+    (2.5, 'demo')
+    """
 
     worker: np.ndarray
     start: np.ndarray
     finish: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def makespan(self) -> float:
@@ -45,6 +63,15 @@ def data_ready(problem: Problem, i: int, worker: np.ndarray, finish: np.ndarray,
     """When all of task ``i``'s inputs can be on each worker, its parents running on ``worker`` until ``finish``.
 
     Raises ``out`` (zeros by default) to each arrival, in place, and returns it.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"gpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=5e8)
+    >>> p = Problem(g, Cluster.local(gpus=1, cpus=1))  # workers gpu0, cpu0
+    >>> data_ready(p, 1, worker=np.array([1, -1]), finish=np.array([2.0, 0.0])).tolist()  # a ran on cpu0 until 2
+    [2.5, 2.0]
     """
     ready = np.zeros(problem.n_workers) if out is None else out
     for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
@@ -54,7 +81,15 @@ def data_ready(problem: Problem, i: int, worker: np.ndarray, finish: np.ndarray,
 
 
 class Timelines:
-    """Busy/idle bookkeeping of every worker: last finish plus the sorted idle gaps before it."""
+    """Busy/idle bookkeeping of every worker: last finish plus the sorted idle gaps before it.
+
+    Examples
+    --------
+    >>> lines = Timelines(1)
+    >>> lines.place(0, 0.0, 1.0); lines.place(0, 3.0, 4.0)  # idle from 1 to 3
+    >>> [float(lines.insertion_start(0, ready=0.5, duration=d)) for d in (2.0, 2.5)]  # fits the gap, or not
+    [1.0, 4.0]
+    """
 
     def __init__(self, n_workers: int, available: np.ndarray | None = None):
         self.avail = np.zeros(n_workers) if available is None else np.array(available, dtype=float)
@@ -104,6 +139,18 @@ class PartialSchedule:
 
     ``ready_times(i)`` gives task ``i``'s data-ready time on every worker, ``start_times(i, ready)`` its
     earliest start there (insertion policy or append), and ``assign`` commits a placement.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.chain(2, ccr=0.0, seed=0), Cluster.local(gpus=0, cpus=1))
+    >>> state = PartialSchedule(p)
+    >>> finish = state.assign(0, 0, 0.0)  # task 0 on cpu0 from 0
+    >>> bool(state.start_times(1, state.ready_times(1))[0] == finish)  # task 1 can start when it finishes
+    True
+    >>> _ = state.assign(1, 0, finish)
+    >>> state.result().makespan == float(p.exec[:, 0].sum())
+    True
     """
 
     def __init__(
@@ -169,6 +216,13 @@ def ready_order(problem: Problem, priority: np.ndarray, heads: Sequence[int] | N
 
     The consumer places each yielded task before asking for the next. With ``heads`` (a mask of
     tasks to yield), other tasks are released silently — the DP planner places a whole chain per head.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.fork_join(3, seed=0), Cluster.local(gpus=1, cpus=1))  # 0 -> 1, 2, 3 -> 4
+    >>> list(ready_order(p, priority=np.array([0.0, 1.0, 3.0, 2.0, 9.0])))  # the fork first, the join last
+    [0, 2, 3, 1, 4]
     """
     preds, succs = problem.preds, problem.succs
     missing = [len(preds[i]) for i in range(problem.n)]
@@ -222,6 +276,15 @@ def list_schedule(
     Returns
     -------
     ListResult
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.fork_join(3, seed=0), Cluster.local(gpus=1, cpus=2))  # workers gpu0, cpu0, cpu1
+    >>> free = list_schedule(p, order=range(p.n))  # each task, in topological order, where it finishes first
+    >>> on_cpu1 = list_schedule(p, order=range(p.n), pinned={i: 2 for i in range(p.n)})
+    >>> set(on_cpu1.worker.tolist()), round(free.makespan, 3), round(on_cpu1.makespan, 3)
+    ({2}, 16.643, 42.107)
     """
     if order is None:
         if priority is None:

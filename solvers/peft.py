@@ -20,7 +20,16 @@ __all__ = ["peft"]
 
 @register_solver("peft")
 def peft(problem: Problem, *, seed: int = 0) -> ListResult:
-    """Plan with PEFT (deterministic; ``seed`` is unused)."""
+    """Plan with PEFT (deterministic; ``seed`` is unused).
+
+    Examples
+    --------
+    >>> from hetflow.solvers.heft import heft
+    >>> from hetflow.taskgraph.generators import layered_random, random_cluster
+    >>> p = Problem(layered_random(20, seed=0), random_cluster(1, 2, seed=0))
+    >>> round(peft(p).makespan, 3), round(heft(p).makespan, 3)  # the lookahead pays off here
+    (83.847, 92.669)
+    """
     table = optimistic_cost_table(problem)
     runnable = problem.runnable
     rank_oct = np.where(runnable, table, 0.0).sum(axis=1) / runnable.sum(axis=1)

@@ -17,6 +17,14 @@ def upward_rank(problem: Problem) -> np.ndarray:
     """HEFT's ``rank_u``: mean run time plus the longest mean path (run + transfer) to an exit task.
 
     ``rank_u(t) = w̄(t) + max_{s in succ(t)} (c̄(t, s) + rank_u(s))``
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, generators
+    >>> p = Problem(generators.chain(3, ccr=0.0, seed=1), Cluster.local(gpus=1, cpus=1))
+    >>> rank = upward_rank(p)  # a chain without bytes: the mean run times of the task and all after it
+    >>> bool(np.allclose(rank, np.cumsum(p.mean_exec[::-1])[::-1]))
+    True
     """
     latency, per_byte = problem.mean_comm_coefficients
     mean_exec = problem.mean_exec
@@ -38,6 +46,14 @@ def downward_rank(problem: Problem, *, variant: str = "published") -> np.ndarray
     compare with SAGA's CpopScheduler, whose critical path differs from the paper's because of it. SAGA
     also joins several entry tasks under a zero-cost super source, so there each entry task's rank is its
     own term instead of 0.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="pair"); g.add_task("a", {"cpu": 3.0, "gpu": 1.0}); g.add_task("b", {"cpu": 1.0})
+    >>> g.add_edge("a", "b", bytes=3e9)
+    >>> downward_rank(Problem(g, Cluster.local(gpus=1, cpus=1))).tolist()  # a's mean 2 s + mean transfer 1 s
+    [0.0, 3.0]
     """
     if variant not in ("published", "saga"):
         raise ValueError(f"unknown downward rank variant {variant!r}")

@@ -22,12 +22,29 @@ __all__ = ["Placement", "Schedule", "InvalidSchedule"]
 
 
 class InvalidSchedule(InvalidInput):
-    """A schedule breaks the cost model of its graph and cluster (the message says where)."""
+    """A schedule breaks the cost model of its graph and cluster (the message says where).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0})
+    >>> Schedule([Placement("a", "cpu0", 0.0, 1.0)]).validate(g, Cluster.local(gpus=0, cpus=1))
+    Traceback (most recent call last):
+    ...
+    hetflow.solvers.schedule.InvalidSchedule: task 'a' lasts 1 s on 'cpu0'; the cost model says 2 s
+    """
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where and when one task runs."""
+    """Where and when one task runs.
+
+    Examples
+    --------
+    >>> p = Placement("embed0", "gpu0", start=1.5, finish=2.25)
+    >>> p.duration
+    0.75
+    """
 
     task: Hashable
     worker: str

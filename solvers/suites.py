@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hetflow.taskgraph
 import numpy as np
 from hetflow.taskgraph import Cluster, TaskGraph
 from hetflow.taskgraph.errors import InvalidInput
@@ -48,6 +49,12 @@ class Instance:
     cluster : Cluster
     params : dict
         Whatever generated it (CCR, beta, recipe, cluster shape, ...); copied into the result rows.
+
+    Examples
+    --------
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0})
+    >>> Instance("one-task", "demo", g, Cluster.local(gpus=0, cpus=2), {"origin": "docs"})
+    Instance(demo/one-task: 1 tasks on Cluster(2 cpu, bandwidth=1e+09))
     """
 
     name: str
@@ -61,7 +68,14 @@ class Instance:
 
 
 class Suites(dict):
-    """``{suite name: [Instance, ...]}`` plus ``notes``: why a requested suite was skipped or trimmed."""
+    """``{suite name: [Instance, ...]}`` plus ``notes``: why a requested suite was skipped or trimmed.
+
+    Examples
+    --------
+    >>> built = Suites(demo=[]); built.notes.append("demo: nothing to build")
+    >>> dict(built), built.notes
+    ({'demo': []}, ['demo: nothing to build'])
+    """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -70,9 +84,20 @@ class Suites(dict):
 
 # -- suites ------------------------------------------------------------------------------------------
 def data_dir() -> Path:
-    """Directory of the real WfInstances traces: ``$HETFLOW_DATA`` or ``<repo>/../shared/data/wfinstances``."""
+    """Directory of the real WfInstances traces: ``$HETFLOW_DATA``, else the ten that ship with hetflow.
+
+    The shipped traces are package data of :mod:`hetflow.taskgraph` (``data/wfinstances``, LGPL-3.0, see
+    the README there).
+
+    Examples
+    --------
+    >>> import os
+    >>> folder = data_dir()
+    >>> "HETFLOW_DATA" in os.environ or len(sorted(folder.glob("*.json"))) == 10
+    True
+    """
     env = os.environ.get("HETFLOW_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data" / "wfinstances"
+    return Path(env) if env else Path(hetflow.taskgraph.__file__).resolve().parent / "data" / "wfinstances"
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -163,7 +188,7 @@ def _wfinstances(size: str, seed: int, notes: list[str]) -> list[Instance]:
     root = data_dir()
     files = sorted(root.glob("*.json")) if root.is_dir() else []
     if not files:
-        notes.append(f"wfinstances: skipped (no *.json traces in {root}; set HETFLOW_DATA)")
+        notes.append(f"wfinstances: skipped (no *.json traces in {root}; unset HETFLOW_DATA for the shipped ones)")
         return []
     if size == "small":  # the four smallest traces
         files = sorted(sorted(files, key=lambda p: p.stat().st_size)[:4])
@@ -198,6 +223,12 @@ def suites(size: str = "full", seed: int = 0, only: Iterable[str] | None = None)
     Suites
         ``{suite: [Instance, ...]}``; ``.notes`` says which suites or instances were skipped and why
         (e.g. the ``wfcommons`` package is missing).
+
+    Examples
+    --------
+    >>> built = suites("small", only=["wfinstances"])  # the four smallest shipped traces
+    >>> [(i.name.split("-")[0], len(i.graph)) for i in built["wfinstances"]]
+    [('1000genome', 52), ('epigenomics', 41), ('montage', 58), ('srasearch', 22)]
     """
     if size not in ("full", "small"):
         raise InvalidInput(f"suite size must be 'full' or 'small', not {size!r}")

@@ -32,7 +32,14 @@ def natural_key(name: object) -> tuple:
 
 @dataclass(frozen=True)
 class Worker:
-    """One task slot: a name, a device class (``"gpu"``, ``"cpu"``, ...) and a relative speed."""
+    """One task slot: a name, a device class (``"gpu"``, ``"cpu"``, ...) and a relative speed.
+
+    Examples
+    --------
+    >>> fast = Worker("cpu0", "cpu", speed=2.0)
+    >>> Cluster([fast]).exec_time({"cpu": 3.0}, "cpu0")  # cost / speed
+    1.5
+    """
 
     name: str
     device: str
@@ -41,6 +48,16 @@ class Worker:
 
 @dataclass(frozen=True)
 class Link:
+    """A symmetric network link between workers ``a`` and ``b`` (bytes per second, seconds per transfer).
+
+    Examples
+    --------
+    >>> nvlink = Link("gpu0", "gpu1", bandwidth=5e10)
+    >>> c = Cluster([Worker("gpu0", "gpu"), Worker("gpu1", "gpu")], bandwidth=1e9, links=[nvlink])
+    >>> c.comm_time("gpu1", "gpu0", 5e9), c.link("gpu0", "gpu1")
+    (0.1, (50000000000.0, 0.0))
+    """
+
     a: str
     b: str
     bandwidth: float

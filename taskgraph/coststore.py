@@ -64,7 +64,15 @@ _FALLBACK_SECONDS = 0.01  # a kind nobody measured, on a class nothing was measu
 
 
 class CostStoreError(FormatError):
-    """A cost store file is corrupt or from another version (it is left untouched)."""
+    """A cost store file is corrupt or from another version (it is left untouched).
+
+    Examples
+    --------
+    >>> CostStore.from_dict({"format": "hetflow-cost-store", "version": 99})
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.coststore.CostStoreError: cost store has version 99; this hetflow reads version 1
+    """
 
 
 def default_store_path() -> Path:
@@ -150,6 +158,15 @@ class AppliedCosts:
         Tasks whose costs come (at least partly) from measurements.
     unknown_kinds : list of str
         Kinds that had placeholder costs and nothing measured: they got a fallback.
+
+    Examples
+    --------
+    >>> store = CostStore(path=None)
+    >>> store.learn({("embed", "gpu"): [(0.0, 0.5)]})
+    >>> g = TaskGraph(name="g"); g.add_task("e", {"gpu": 3.0}, kind="embed"); g.add_task("m", {"cpu": 1.0})
+    >>> applied = store.apply(g)
+    >>> applied.graph.cost("e"), applied.learned, applied.unknown_kinds, g.cost("e")  # g itself is unchanged
+    ({'gpu': 0.5}, 1, [], {'gpu': 3.0})
     """
 
     graph: TaskGraph

@@ -48,6 +48,12 @@ class DaskSlot:
         The Dask worker's name.
     shared : bool
         True when the Dask worker hosts more than one slot (then gpu tasks request ``GPU=1``).
+
+    Examples
+    --------
+    >>> info = {"workers": {"tcp://10.0.0.5:4000": {"name": "box", "nthreads": 2, "resources": {"GPU": 1}}}}
+    >>> [(s.worker.name, s.dask_name, s.shared) for s in dask_slots(info)]
+    [('box-gpu0', 'box', True), ('box-cpu0', 'box', True)]
     """
 
     worker: Worker
@@ -140,5 +146,15 @@ def cluster_from_dask(client: Any, bandwidth: float = 1e9, latency: float = 0.0)
     -------
     Cluster
         Workers as described in this module's docstring; :func:`dask_slots` gives their addresses.
+
+    Examples
+    --------
+    With a live cluster, ``cluster_from_dask(client)``; its ``scheduler_info`` dict works the same:
+
+    >>> info = {"workers": {"tcp://127.0.0.1:1": {"name": "gpu0", "nthreads": 1, "resources": {"GPU": 1}},
+    ...                     "tcp://127.0.0.1:2": {"name": "cpu0@1.5", "nthreads": 1}}}
+    >>> c = cluster_from_dask(info, bandwidth=1e10)
+    >>> [(w.name, w.device, w.speed) for w in c.workers], c.bandwidth
+    ([('gpu0', 'gpu', 1.0), ('cpu0@1.5', 'cpu', 1.5)], 10000000000.0)
     """
     return Cluster([s.worker for s in dask_slots(client)], bandwidth=bandwidth, latency=latency)

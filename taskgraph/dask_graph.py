@@ -78,6 +78,15 @@ class DaskWork:
         Keys the graph reads but does not compute (persisted results, futures).
     annotated : dict
         Dask key -> the device classes an annotation allows (only annotated tasks).
+
+    Examples
+    --------
+    >>> import dask
+    >>> with annotate(device="gpu"):
+    ...     x = dask.delayed(abs)(-2)
+    >>> work = from_collections(dask.delayed(max)(x, 1))
+    >>> len(work.graph), list(work.annotated.values()), work.repack([2])  # repack: as dask.compute returns
+    (2, [('gpu',)], (2,))
     """
 
     graph: TaskGraph

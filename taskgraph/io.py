@@ -15,7 +15,15 @@ __all__ = ["read_json", "graph_to_dict", "graph_from_dict", "load_graph", "save_
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
-    """Parse a JSON file, turning every failure into a one-line :class:`FormatError`."""
+    """Parse a JSON file, turning every failure into a one-line :class:`FormatError`.
+
+    Examples
+    --------
+    >>> read_json(Path(__file__).parent / "data" / "wfinstances" / "LICENSE", what="cluster")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.FormatError: cluster '.../LICENSE' is not valid JSON: Expecting value: line 1 column 1 ...
+    """
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -41,7 +49,15 @@ def graph_to_dict(graph: TaskGraph) -> dict[str, Any]:
 
 
 def graph_from_dict(data: Mapping[str, Any]) -> TaskGraph:
-    """Build and validate a :class:`TaskGraph` from node-link data (``"edges"``, or the older ``"links"``)."""
+    """Build and validate a :class:`TaskGraph` from node-link data (``"edges"``, or the older ``"links"``).
+
+    Examples
+    --------
+    >>> g = graph_from_dict({"nodes": [{"id": "a", "cost": {"cpu": 1.0}}, {"id": "b", "cost": {"gpu": 2.0}}],
+    ...                      "edges": [{"source": "a", "target": "b", "bytes": 10}]})
+    >>> g.tasks, g.bytes("a", "b")
+    (['a', 'b'], 10.0)
+    """
     if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), list):
         raise FormatError("task graph JSON must be an object with a 'nodes' list")
     edges_key = "edges" if "edges" in data or "links" not in data else "links"
@@ -75,7 +91,15 @@ def _hashable(node_id: Any) -> Any:
 
 
 def load_graph(path: str | Path) -> TaskGraph:
-    """Load a task graph file: node-link JSON, or WfCommons WfFormat (detected by its ``"workflow"`` key)."""
+    """Load a task graph file: node-link JSON, or WfCommons WfFormat (detected by its ``"workflow"`` key).
+
+    Examples
+    --------
+    >>> traces = Path(__file__).parent / "data" / "wfinstances"  # the WfFormat traces shipped with hetflow
+    >>> trace = load_graph(traces / "srasearch-chameleon-10a-001.json")
+    >>> len(trace), trace.cost("bowtie2_ID0000003")
+    (22, {'cpu': 54.137, 'gpu': 54.137})
+    """
     data = read_json(path, what="task graph")
     if isinstance(data, Mapping) and "workflow" in data:
         from hetflow.taskgraph.wfformat import graph_from_wfformat
@@ -85,5 +109,16 @@ def load_graph(path: str | Path) -> TaskGraph:
 
 
 def save_graph(graph: TaskGraph, path: str | Path) -> None:
+    """Write ``graph`` as node-link JSON (``"edges"``), the format :func:`load_graph` reads.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 1.0})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_graph(g, Path(folder) / "g.json")
+    ...     load_graph(Path(folder) / "g.json").tasks
+    ['a']
+    """
     with open(path, "w") as f:
         json.dump(graph_to_dict(graph), f, indent=1)

@@ -83,6 +83,16 @@ def resolve_costs(costs: Mapping[str, Mapping[str, Any]] | None = None) -> dict[
     ------
     CostError
         Unknown kind, a pair that is not two finite numbers >= 0, or a kind left with no device.
+
+    Examples
+    --------
+    >>> costs = resolve_costs({"score": {"gpu": None}, "merge": {"cpu": (0.002, 1e-6)}})
+    >>> costs["score"], costs["merge"]  # scoring becomes CPU-only, merging dearer
+    ({'cpu': (0.002, 3e-05)}, {'cpu': (0.002, 1e-06)})
+    >>> resolve_costs({"embed": {"gpu": (0, 1)}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.CostError: costs name unknown task kind 'embed'; kinds are preprocess, ...
     """
     out = {kind: dict(devs) for kind, devs in DEFAULT_COSTS.items()}
     for kind, devs in (costs or {}).items():
@@ -110,6 +120,14 @@ def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
     """Read a cost calibration JSON file: ``{"costs": {kind: {device: [a, b]}}, ...}`` or the bare mapping.
 
     Only the entries in the file are returned (pass the result as ``costs=`` to merge with the defaults).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_costs({"merge": {"cpu": (0.002, 1e-6)}}, Path(folder) / "costs.json")
+    ...     load_costs(path)
+    {'merge': {'cpu': (0.002, 1e-06)}}
     """
     from hetflow.taskgraph.io import read_json
 
@@ -123,7 +141,16 @@ def load_costs(path: str | Path) -> dict[str, dict[str, tuple[float, float]]]:
 
 
 def save_costs(costs: Mapping[str, Mapping[str, Any]], path: str | Path, meta: Mapping[str, Any] | None = None) -> Path:
-    """Write ``costs`` as ``{"format": "hetflow-costs/1", "costs": {...}, "meta": {...}}``; return the path."""
+    """Write ``costs`` as ``{"format": "hetflow-costs/1", "costs": {...}, "meta": {...}}``; return the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_costs({"score": {"gpu": (0.001, 6e-6)}}, Path(folder) / "c.json", meta={"host": "lab1"})
+    ...     json.loads(path.read_text())
+    {'format': 'hetflow-costs/1', 'costs': {'score': {'gpu': [0.001, 6e-06]}}, 'meta': {'host': 'lab1'}}
+    """
     resolve_costs({k: {d: p for d, p in v.items() if p is not None} for k, v in costs.items()})  # validate
     data = {
         "format": "hetflow-costs/1",
@@ -141,6 +168,15 @@ def count_corpus_rows(path: str | Path) -> int:
 
     ``.txt``: lines (a final newline does not add one); ``.parquet``: rows from the file metadata;
     ``.csv``: records after the header (parsed, since quoted fields may span lines).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     corpus = Path(folder) / "docs.csv"
+    ...     _ = corpus.write_text('text\\n"first, with a comma"\\n"second\\nspans two lines"\\n')
+    ...     count_corpus_rows(corpus)
+    2
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,64 +1,79 @@
-"""Every registered solver passes the shared conformance suite (tests/conformance.py); plus unit tests of
-Schedule.validate, of the lower bounds on hand-made graphs, and of bounds and solvers against a brute-force
+"""Every registered solver passes the conformance checks of :mod:`hetflow.solvers.checks`, sized and selected by
+its declared capabilities; the checks catch broken solvers (built-in or registered by a user); plus unit tests
+of Schedule.validate, of the lower bounds on hand-made graphs, and of bounds and solvers against a brute-force
 optimum on tiny instances.
 
-Solvers are collected from ``hetflow.solvers.solver_names()`` at import time, so a solver registered later (``dp``,
-``exact``) is checked automatically. ``exact`` gets only SMALL instances.
+Solvers are collected from ``hetflow.solvers.solver_names()`` at import time, so a newly registered built-in
+solver is checked automatically.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import time
 
 import hetflow.solvers
 import numpy as np
 import pytest
-from conformance import (
-    LARGE,
+from hetflow.solvers import Capabilities, InvalidSchedule, ListResult, Placement, Problem, Schedule
+from hetflow.solvers.bounds import lower_bounds, lp_bound, path_bound, window_bound
+from hetflow.solvers.checks import (
+    CHECKS,
     SMALL,
-    SMALL_ONLY,
+    TINY,
+    SolverCheckFailed,
     brute_force_makespan,
+    check_instance,
     check_solver,
     describe,
+    instance_sizes,
     instances,
+    parametrize_checks,
     simulate,
 )
-from hetflow.solvers import InvalidSchedule, Placement, Problem, Schedule
-from hetflow.solvers.bounds import lower_bounds, lp_bound, path_bound, window_bound
-from hetflow.solvers.listsched import list_schedule
-from hetflow.solvers.registry import SOLVERS, register_solver
-from hetflow.taskgraph import Cluster, TaskGraph, Worker
+from hetflow.solvers.listsched import data_ready, list_schedule
+from hetflow.solvers.registry import CAPABILITIES, SOLVERS, register_solver, solver_capabilities
+from hetflow.taskgraph import Cluster, InvalidInput, TaskGraph, Worker
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 NAMES = hetflow.solvers.solver_names()
-ANY_SIZE = [n for n in NAMES if n not in SMALL_ONLY]
+# per solver, the largest instances above SMALL that its declared max_tasks allows (exact: 12 tasks; none: 60)
+LARGER = {n: sizes[-1] for n in NAMES if len(sizes := instance_sizes(solver_capabilities(n))) > 1}
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-TINY = {"max_tasks": 6, "min_workers": 1, "max_workers": 3}  # brute force stays under ~0.1 s
 
 
 def test_builtin_solvers_registered() -> None:
-    assert {"heft", "cpop", "peft", "greedy", "random"} <= set(NAMES)
+    assert {"heft", "cpop", "peft", "greedy", "random", "dp", "exact"} <= set(NAMES)
+    assert solver_capabilities("exact").max_tasks == 12 and solver_capabilities("heft").max_tasks is None
+    assert solver_capabilities("cpsat").extra == "bench" and solver_capabilities("cpsat").needs == ("ortools",)
+    assert all(solver_capabilities(n).deterministic for n in NAMES)
+    assert set(LARGER) == set(NAMES) and LARGER["exact"]["max_tasks"] == 12 and LARGER["dp"]["max_tasks"] == 60
 
 
-# -- the suite, per solver --------------------------------------------------------------------------
+# -- the checks, per built-in solver --------------------------------------------------------------------
+@pytest.mark.parametrize("solver, check", parametrize_checks(NAMES))
+def test_builtin_solver(solver: str, check) -> None:
+    check(solver)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @SETTINGS
 @given(instance=instances(**SMALL), seed=st.integers(0, 3))
 def test_conforms_small(name: str, instance: tuple[TaskGraph, Cluster], seed: int) -> None:
     graph, cluster = instance
     note(describe(graph, cluster))
-    check_solver(name, graph, cluster, seed=seed)
+    check_instance(name, graph, cluster, seed=seed)
 
 
-@pytest.mark.parametrize("name", ANY_SIZE)
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instance=instances(**LARGE), seed=st.integers(0, 3))
-def test_conforms_large(name: str, instance: tuple[TaskGraph, Cluster], seed: int) -> None:
-    graph, cluster = instance
+@pytest.mark.parametrize("name", sorted(LARGER))
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 3))
+def test_conforms_large(name: str, data: st.DataObject, seed: int) -> None:
+    graph, cluster = data.draw(instances(**LARGER[name]))
     note(describe(graph, cluster))
-    check_solver(name, graph, cluster, seed=seed)
+    check_instance(name, graph, cluster, seed=seed)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -74,68 +89,237 @@ def test_no_solver_beats_the_optimum(name: str, instance: tuple[TaskGraph, Clust
         assert math.isclose(makespan, best, rel_tol=1e-9, abs_tol=1e-9), f"exact: {makespan} != optimum {best}"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_single_worker_runs_back_to_back(name: str) -> None:
-    """On one worker transfers are free, so a sensible plan never idles: makespan = total work."""
-    g = TaskGraph(name="chain-ish", validate=False)
-    for i, c in enumerate([2.0, 0.0, 3.5, 1.0, 4.0]):
-        g.add_task(f"t{i}", {"cpu": c, "tpu": 1.0})
-    for u, v in [(0, 1), (0, 2), (1, 3), (2, 3)]:
-        g.add_edge(f"t{u}", f"t{v}", bytes=1e9)
-    g.validate()
-    cluster = Cluster([Worker("cpu0", "cpu", 2.0)], bandwidth=1e6, latency=1.0)
-    s = check_solver(name, g, cluster)
-    assert s.makespan == pytest.approx(10.5 / 2.0)
-    assert s.transferred_bytes == 0.0
+# -- user solvers: registered with register_solver, checked the same way; broken ones fail ------------------
+def in_order(problem: Problem, *, seed: int = 0, time_limit: float | None = None) -> ListResult:
+    """A correct user solver: each task, in topological order, where it finishes first."""
+    return list_schedule(problem, order=range(problem.n))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_all_zero_costs(name: str) -> None:
-    g = TaskGraph(name="zeros", validate=False)
-    for i in range(4):
-        g.add_task(i, {"cpu": 0.0, "gpu": 0.0})
-    g.add_edge(0, 1)
-    g.add_edge(0, 2)
-    g.add_edge(2, 3, bytes=0.0)
-    s = check_solver(name, g.validate(), Cluster.local(gpus=1, cpus=2))
-    assert s.makespan == 0.0
-
-
-# -- the suite must be able to fail ----------------------------------------------------------------
 @pytest.fixture
-def broken_solvers():
-    """Two deliberately wrong solvers, registered for one test only."""
+def register():
+    """``register(name, fn, **capabilities)`` for one test; unregistered afterwards."""
+    names = []
 
-    @register_solver("_test_no_transfers")
-    def no_transfers(problem: Problem, *, seed: int = 0):
-        problem.latency = np.zeros_like(problem.latency)  # pretends the network is free
-        problem.inv_bandwidth = np.zeros_like(problem.inv_bandwidth)
+    def add(name: str, fn, **capabilities):
+        names.append(name)
+        return register_solver(name, capabilities=capabilities)(fn)
+
+    yield add
+    for name in names:
+        SOLVERS.pop(name, None)
+        CAPABILITIES.pop(name, None)
+
+
+def test_user_solver_is_checked_like_the_builtins(register) -> None:
+    register("user-in-order", in_order, max_tasks=40)
+    caps = solver_capabilities("user-in-order")
+    assert caps == Capabilities(max_tasks=40, time_limit=True)  # time_limit read from the signature
+    assert "user-in-order" in hetflow.solvers.solver_names()
+    assert check_solver("user-in-order") == list(CHECKS)  # every check, time_limit included
+    assert [p.id for p in parametrize_checks(["user-in-order"])] == [f"user-in-order-{c}" for c in CHECKS]
+    assert [p.id.split("-", 1)[1] for p in parametrize_checks(["heft"])] == [c for c in CHECKS if c != "time_limit"]
+    assert check_solver(in_order) == list(CHECKS)  # an unregistered function too
+
+
+def test_declared_max_tasks_sizes_the_instances(register) -> None:
+    def small_only(problem: Problem, *, seed: int = 0) -> ListResult:
+        if problem.n > 12:
+            raise InvalidInput(f"small_only takes at most 12 tasks; this graph has {problem.n}")
         return list_schedule(problem, order=range(problem.n))
 
-    calls = iter(range(10**6))
-
-    @register_solver("_test_unstable")
-    def unstable(problem: Problem, *, seed: int = 0):
-        rng = np.random.default_rng(next(calls))  # ignores the seed
-        return list_schedule(problem, priority=rng.random(problem.n))
-
-    yield
-    SOLVERS.pop("_test_no_transfers")
-    SOLVERS.pop("_test_unstable")
+    register("small-only", small_only, max_tasks=12)
+    check_solver("small-only")
+    with pytest.raises(SolverCheckFailed, match="failed check 'valid_plans': small_only takes at most 12") as e:
+        check_solver(small_only)  # undeclared: it gets 60-task graphs and says no
+    assert e.value.check == "valid_plans" and '"graph"' in e.value.instance
 
 
-def test_suite_catches_broken_solvers(broken_solvers) -> None:
+def _fan() -> tuple[TaskGraph, Cluster]:
     g = TaskGraph(name="fan", validate=False)
     g.add_task("a", {"cpu": 1.0})
     for i in range(6):
         g.add_task(f"b{i}", {"cpu": 1.0, "gpu": 0.5})
         g.add_edge("a", f"b{i}", bytes=1e9)
-    cluster = Cluster.local(gpus=1, cpus=2)
-    with pytest.raises(InvalidSchedule, match="before input"):
-        check_solver("_test_no_transfers", g.validate(), cluster)
+    return g.validate(), Cluster.local(gpus=1, cpus=2)
+
+
+def no_transfers(problem: Problem, *, seed: int = 0) -> ListResult:
+    problem.latency = np.zeros_like(problem.latency)  # pretends the network is free: ignores comm delays
+    problem.inv_bandwidth = np.zeros_like(problem.inv_bandwidth)
+    return list_schedule(problem, order=range(problem.n))
+
+
+def no_precedence(problem: Problem, *, seed: int = 0) -> ListResult:
+    """Starts every task at its worker's next free time, inputs or not."""
+    worker = np.argmin(problem.exec, axis=1)
+    free = np.zeros(problem.n_workers)
+    start, finish = np.zeros(problem.n), np.zeros(problem.n)
+    for i in range(problem.n):
+        w = worker[i]
+        start[i], finish[i] = free[w], free[w] + problem.exec[i, w]
+        free[w] = finish[i]
+    return ListResult(worker, start, finish)
+
+
+def too_short(problem: Problem, *, seed: int = 0) -> ListResult:
+    """Reports half the run time of every task, so its makespan is wrong."""
+    r = list_schedule(problem, order=range(problem.n))
+    return ListResult(r.worker, r.start, r.start + (r.finish - r.start) / 2)
+
+
+def overlapping(problem: Problem, *, seed: int = 0) -> ListResult:
+    """Each task on the first worker that can run it, as soon as its inputs arrive, busy worker or not."""
+    worker = np.argmax(problem.runnable, axis=1)
+    start, finish = np.zeros(problem.n), np.zeros(problem.n)
+    for i in range(problem.n):
+        start[i] = data_ready(problem, i, worker, finish)[worker[i]]
+        finish[i] = start[i] + problem.exec[i, worker[i]]
+    return ListResult(worker, start, finish)
+
+
+def unplaced(problem: Problem, *, seed: int = 0) -> ListResult:
+    r = list_schedule(problem, order=range(problem.n))
+    r.worker[-1] = -1
+    return r
+
+
+def idles(problem: Problem, *, seed: int = 0) -> ListResult:
+    """Valid, but starts no task before 1 s."""
+    release = np.ones(problem.n)
+    return list_schedule(problem, order=range(problem.n), release=release)
+
+
+def false_optimum(problem: Problem, *, seed: int = 0) -> ListResult:
+    """A valid random plan that claims to be optimal."""
+    rng = np.random.default_rng(seed)
+    pinned = {i: int(rng.choice(np.flatnonzero(problem.runnable[i]))) for i in range(problem.n)}
+    r = list_schedule(problem, order=range(problem.n), pinned=pinned, insertion=False)
+    r.meta = {"optimal": True}
+    return r
+
+
+def mutates(problem: Problem, *, seed: int = 0) -> ListResult:
+    problem.graph.G.graph["touched"] = True  # writes into the user's graph
+    return list_schedule(problem, order=range(problem.n))
+
+
+def sleeps(problem: Problem, *, seed: int = 0, time_limit: float | None = None) -> ListResult:
+    time.sleep(0.05 if time_limit is None else 10 * time_limit + 6)  # takes time_limit but ignores it
+    return list_schedule(problem, order=range(problem.n))
+
+
+@pytest.mark.parametrize(
+    "fn, check, message",
+    [
+        (no_transfers, "valid_plans", "before input"),
+        (no_precedence, "valid_plans", "before input"),
+        (too_short, "valid_plans", "lasts"),
+        (overlapping, "valid_plans", "overlap"),
+        (unplaced, "valid_plans", "left task .* unplaced"),
+        (idles, "no_idle_on_one_worker", "makespan"),
+        (false_optimum, "not_below_optimum", "claims the plan is optimal"),
+        (mutates, "valid_plans", "modified the graph"),
+    ],
+)
+def test_check_solver_fails_broken_solvers(register, fn, check: str, message: str) -> None:
+    register(f"_broken_{fn.__name__}", fn)
+    with pytest.raises(SolverCheckFailed, match=message) as e:
+        check_solver(f"_broken_{fn.__name__}")
+    assert e.value.check == check and e.value.solver == f"_broken_{fn.__name__}"
+    assert str(e.value).startswith(f"solver '_broken_{fn.__name__}' failed check '{check}': ")
+    assert isinstance(e.value, AssertionError)
+
+
+@pytest.mark.slow
+def test_check_solver_fails_a_solver_that_ignores_its_time_limit(register) -> None:
+    register("_broken_sleeps", sleeps)
+    with pytest.raises(SolverCheckFailed, match="took .* with time_limit=0.5"):
+        check_solver("_broken_sleeps", checks=["time_limit"])
+
+
+def test_suite_catches_broken_solvers(register) -> None:
+    g, cluster = _fan()
+    register("_test_no_transfers", no_transfers)
+    calls = iter(range(10**6))
+
+    def unstable(problem: Problem, *, seed: int = 0) -> ListResult:
+        rng = np.random.default_rng(next(calls))  # ignores the seed
+        return list_schedule(problem, priority=rng.random(problem.n))
+
+    register("_test_unstable", unstable)
+    with pytest.raises(SolverCheckFailed, match="before input"):
+        check_instance("_test_no_transfers", g, cluster)
     with pytest.raises(AssertionError, match="not deterministic"):
         for _ in range(5):  # two random orders may coincide; five calls in a row will not all agree
-            check_solver("_test_unstable", g, cluster)
+            check_instance("_test_unstable", g, cluster)
+    with pytest.raises(SolverCheckFailed, match="failed check 'deterministic'"):
+        check_solver("_test_unstable")
+    # declared non-deterministic: its plans are valid, only the determinism check is left out
+    assert check_solver(unstable, capabilities=Capabilities(deterministic=False)) == [
+        c for c in CHECKS if c not in ("deterministic", "time_limit")
+    ]
+
+
+def test_plan_rejects_results_that_are_not_plans(register) -> None:
+    g, cluster = _fan()
+    register("_unplaced", unplaced)
+    with pytest.raises(InvalidSchedule, match=r"^solver '_unplaced' left task 'b5' unplaced \(worker index -1"):
+        hetflow.solvers.plan(g, cluster, solver="_unplaced")
+
+    def wrong_class(problem: Problem, *, seed: int = 0) -> ListResult:
+        r = list_schedule(problem, order=range(problem.n))
+        r.worker[0] = problem.worker_names.index("gpu0")  # 'a' is cpu-only
+        return r
+
+    def short(problem: Problem, *, seed: int = 0) -> ListResult:
+        r = list_schedule(problem, order=range(problem.n))
+        return ListResult(r.worker[:-1], r.start, r.finish)
+
+    def nan_times(problem: Problem, *, seed: int = 0) -> ListResult:
+        r = list_schedule(problem, order=range(problem.n))
+        r.start[2] = np.nan
+        return r
+
+    for fn, message in [(wrong_class, "put task 'a' on worker 'gpu0', which cannot run it"),
+                        (short, "returned worker of shape \\(6,\\); expected \\(7,\\)"),
+                        (nan_times, "gave task 'b1' a non-finite start"),
+                        (lambda problem, *, seed=0: None, "returned NoneType, not a ListResult")]:
+        register("_bad", fn)
+        with pytest.raises(InvalidSchedule, match=message):
+            hetflow.solvers.plan(g, cluster, solver="_bad")
+
+
+def test_meta_is_a_field_that_reaches_the_schedule() -> None:
+    g, cluster = _fan()
+    assert ListResult(np.zeros(1, int), np.zeros(1), np.zeros(1)).meta == {}
+    s = hetflow.solvers.plan(g, cluster, solver="dp")
+    assert s.meta["variant"] and s.meta["optimal"] is True  # 7 tasks: dp's exact DP proves it
+    assert hetflow.solvers.plan(g, cluster, solver="exact").meta == {"optimal": True}
+
+
+def test_check_solver_name() -> None:
+    assert hetflow.solvers.check_solver_name("dp") == "dp"
+    with pytest.raises(InvalidInput, match=r"^unknown solver 'DP'; choose one of .*\bdp\b.*\bheft\b"):
+        hetflow.solvers.check_solver_name("DP")
+    with pytest.raises(InvalidInput, match="unknown solver 'nope'"):
+        hetflow.solvers.plan(*_fan(), solver="nope")
+    with pytest.raises(InvalidInput, match="unknown check 'nope'"):
+        check_solver("heft", checks=["nope"])
+    with pytest.raises(InvalidInput, match="unknown capability 'max_task'"):
+        register_solver("x", capabilities={"max_task": 3})
+    with pytest.raises(InvalidInput, match="max_tasks must be a positive int"):
+        Capabilities(max_tasks=0)
+
+
+def test_missing_extra_is_one_line_and_skips_the_checks(register) -> None:
+    register("_needs_extra", in_order, needs=("no_such_module_for_hetflow",), extra="bench")
+    line = r"^solver '_needs_extra' needs the bench extra: pip install 'hetflow\[bench\]'$"
+    with pytest.raises(InvalidInput, match=line):
+        hetflow.solvers.plan(*_fan(), solver="_needs_extra")
+    with pytest.raises(ImportError, match="needs the bench extra"):
+        check_solver("_needs_extra")
+    params = parametrize_checks(["_needs_extra"])
+    assert params and all(m.name == "skip" for p in params for m in p.marks)
 
 
 # -- Schedule.validate ------------------------------------------------------------------------------

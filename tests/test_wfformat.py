@@ -14,23 +14,13 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+from hetflow.solvers.suites import data_dir
 from hetflow.taskgraph import CostError, CycleError, FormatError, InvalidInput, load_graph, wfformat
 from hetflow.taskgraph.wfformat import WFCOMMONS_RECIPES, generate_wfcommons, graph_from_wfformat, load_wfformat
 
 ROOT = Path(__file__).resolve().parents[1]
-# The real traces: $HETFLOW_DATA, else shared/data/wfinstances next to (or inside) the checkout.
-TRACES_DIR = next(
-    (
-        p
-        for p in (
-            Path(os.environ.get("HETFLOW_DATA", "/nonexistent")),
-            ROOT.parent / "shared/data/wfinstances",
-            ROOT / "shared/data/wfinstances",
-        )
-        if p.is_dir()
-    ),
-    None,
-)
+# The real traces: $HETFLOW_DATA, else the ten that ship in the repository (taskgraph/data/wfinstances).
+TRACES_DIR = data_dir() if data_dir().is_dir() else None
 TRACES = sorted(TRACES_DIR.glob("*.json")) if TRACES_DIR else []
 needs_traces = pytest.mark.skipif(TRACES_DIR is None, reason="WfInstances traces not found (set HETFLOW_DATA)")
 

@@ -178,10 +178,12 @@ def fit_ab(size: Sequence[float], seconds: Sequence[float]) -> tuple[float, floa
 
     Examples
     --------
-    >>> fit_ab([1, 2, 3], [3.0, 5.0, 7.0])
+    >>> a, b = fit_ab([1, 2, 3], [3.0, 5.0, 7.0])
+    >>> round(a, 9), round(b, 9)
     (1.0, 2.0)
-    >>> fit_ab([1, 2, 3], [1.0, 1.0, 0.5])  # falling times: b would be negative
-    (0.8333333333333334, 0.0)
+    >>> a, b = fit_ab([1, 2, 3], [1.0, 1.0, 0.5])  # falling times: b would be negative
+    >>> round(a, 9), b
+    (0.833333333, 0.0)
     """
     x, y = np.asarray(size, float), np.asarray(seconds, float)
     if len(x) == 0:

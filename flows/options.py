@@ -84,6 +84,11 @@ class RunOptions:
         Write the run's outputs there (:func:`hetflow.flows.orchestration.record.write_outputs`).
     artifacts : bool
         Publish the summary and the per-worker table as Prefect artifacts.
+    cost_store : str, optional
+        Learned costs (:mod:`hetflow.taskgraph.coststore`): ``"default"`` (``~/.hetflow/costs.json`` or
+        ``$HETFLOW_COST_STORE``), a file path, or None (plan with the graph's costs, learn nothing). Tasks with
+        a real op are planned from the store's measurements of their kind and every run adds its own;
+        emulated runs neither use nor feed it.
     """
 
     solver: str = "dp"
@@ -100,6 +105,7 @@ class RunOptions:
     connect_timeout: float = 30.0
     out_dir: str | None = None
     artifacts: bool = True
+    cost_store: str | None = "default"
 
     def __post_init__(self) -> None:
         check_solver_name(self.solver)
@@ -118,6 +124,10 @@ class RunOptions:
             if not isinstance(self.out_dir, (str, os.PathLike)) or not str(self.out_dir):
                 raise OptionError("out_dir", f"must be a folder path, not {self.out_dir!r}")
             _set(self, "out_dir", os.fspath(self.out_dir))
+        if self.cost_store is not None:
+            if not isinstance(self.cost_store, (str, os.PathLike)) or not str(self.cost_store):
+                raise OptionError("cost_store", f"must be 'default', a file path or None, not {self.cost_store!r}")
+            _set(self, "cost_store", os.fspath(self.cost_store))
 
     @classmethod
     def names(cls) -> list[str]:

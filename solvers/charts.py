@@ -41,7 +41,13 @@ DEAD = "#888888"  # re-plan marks
 
 # -- shared pieces ----------------------------------------------------------------------------------
 def palette(n: int) -> list[str]:
-    """``n`` distinct colours (hex): matplotlib's tab10, or tab20 beyond 10."""
+    """``n`` distinct colours (hex): matplotlib's tab10, or tab20 beyond 10.
+
+    Examples
+    --------
+    >>> palette(2)
+    ['#1f77b4', '#ff7f0e']
+    """
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
@@ -126,14 +132,30 @@ def _output(path: str | Path | None, allowed: set[str]) -> Path | None:
 
 
 def save_figure(fig: Figure, path: str | Path | None) -> None:
-    """Write a matplotlib figure; the format follows the extension (``.png``, ``.svg``, ``.pdf``)."""
+    """Write a matplotlib figure; the format follows the extension (``.png``, ``.svg``, ``.pdf``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> fig, ax = new_figure(2, 1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty.svg")
+    >>> save_figure(fig, path); os.path.getsize(path) > 0
+    True
+    """
     out = _output(path, IMAGE_FORMATS)
     if out is not None:
         fig.savefig(out, dpi=120, bbox_inches="tight")
 
 
 def new_figure(width: float, height: float, rows: int = 1, sharex: bool = False) -> tuple[Figure, Any]:
-    """A constrained-layout matplotlib Figure (no pyplot) and its axes."""
+    """A constrained-layout matplotlib Figure (no pyplot) and its axes.
+
+    Examples
+    --------
+    >>> fig, axes = new_figure(6, 4, rows=2, sharex=True)
+    >>> len(axes), fig.get_size_inches().tolist()
+    (2, [6.0, 4.0])
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")

@@ -47,6 +47,16 @@ def summary_plot(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"suite": "demo", "instance": ["a", "a", "b", "b"], "solver": ["heft", "dp"] * 2,
+    ...                      "ratio_to_reference": [1.0, 0.9, 1.0, 0.8], "ratio_to_lb": [1.2, 1.08, 1.5, 1.2],
+    ...                      "is_best": [False, True, False, True], "plan_seconds": 0.01, "valid": True})
+    >>> fig = summary_plot(runs)  # or summary_plot(runs, "summary.png")
+    >>> len(fig.axes)  # the per-suite bars and the per-instance box plot
+    2
     """
     from hetflow.solvers.experiments import summarize
 

@@ -7,6 +7,11 @@ class)``, a least-squares line of duration at speed 1 against input bytes, and p
 bytes against input bytes. :meth:`CostStore.apply` then rewrites a graph's costs and edge bytes from those
 lines before it is planned.
 
+Graphs that carry their own cost model (hetflow's LLM job: a task's cost grows with its batch and its number of
+layers, which input bytes alone do not tell) also get a second line per ``(kind, class)``: measured seconds
+against the graph's own cost on that class (``a`` the per-task overhead the model misses, ``b`` its scale).
+Such tasks are predicted from that line; tasks whose costs are placeholders (Dask graphs) from input bytes.
+
 Recent runs weigh more: at the start of every learned run all statistics are multiplied by
 ``0.5 ** (1 / half_life)`` (a run ``half_life`` runs ago counts half as much as the newest), so memory is a
 handful of numbers per ``(kind, class)`` whatever the number of runs, and a store follows a machine whose
@@ -46,7 +51,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +206,7 @@ class CostStore:
         self.half_life, self.max_kinds = float(half_life), int(max_kinds)
         self.runs = 0
         self._durations: dict[tuple[str, str], _Line] = {}
+        self._models: dict[tuple[str, str], _Line] = {}  # seconds against the graph's own cost
         self._outputs: dict[str, _Line] = {}
         self._seen: dict[str, int] = {}  # kind -> the run it was last measured in
 
@@ -219,8 +225,16 @@ class CostStore:
         """Device classes measured for ``kind``."""
         return sorted(d for k, d in self._durations if k == kind)
 
-    def duration(self, kind: str, device: str, input_bytes: float = 0.0) -> float | None:
-        """Predicted seconds at speed 1, or ``None`` when ``(kind, device)`` was never measured."""
+    def duration(
+        self, kind: str, device: str, input_bytes: float = 0.0, model_seconds: float | None = None
+    ) -> float | None:
+        """Predicted seconds at speed 1, or ``None`` when ``(kind, device)`` was never measured.
+
+        With ``model_seconds`` (the graph's own cost of the task on ``device``) the prediction comes from the
+        line fitted against it, when the store has one.
+        """
+        if model_seconds is not None and (kind, device) in self._models:
+            return self._models[(kind, device)].predict(float(model_seconds))
         line = self._durations.get((kind, device))
         return None if line is None else line.predict(float(input_bytes))
 
@@ -237,25 +251,30 @@ class CostStore:
     # -- learning -----------------------------------------------------------------------------
     def learn(
         self,
-        durations: Mapping[tuple[str, str], Iterable[tuple[float, float]]],
+        durations: Mapping[tuple[str, str], Iterable[tuple[float, ...]]],
         outputs: Mapping[str, Iterable[tuple[float, float]]] | None = None,
     ) -> None:
         """Add one run's measurements (older runs are first discounted, see the module docstring).
 
         Parameters
         ----------
-        durations : mapping ``(kind, device class)`` -> iterable of ``(input bytes, seconds at speed 1)``
+        durations : mapping ``(kind, device class)`` -> iterable of samples
+            ``(input bytes, seconds at speed 1)``, or ``(input bytes, seconds, model seconds)`` where the
+            graph had its own cost for the task on that class.
         outputs : mapping kind -> iterable of ``(input bytes, output bytes)``, optional
         """
         factor = 0.5 ** (1.0 / self.half_life)
-        for line in (*self._durations.values(), *self._outputs.values()):
+        for line in (*self._durations.values(), *self._models.values(), *self._outputs.values()):
             line.decay(factor)
         self.runs += 1
         for (kind, device), samples in durations.items():
-            for x, y in samples:
+            key = (str(kind), str(device))
+            for x, y, *model in samples:
                 if _finite(x) and _finite(y):
-                    self._durations.setdefault((str(kind), str(device)), _Line()).add(float(x), float(y))
+                    self._durations.setdefault(key, _Line()).add(float(x), float(y))
                     self._seen[str(kind)] = self.runs
+                    if model and model[0] is not None and _finite(model[0]):
+                        self._models.setdefault(key, _Line()).add(float(model[0]), float(y))
         for kind, samples in (outputs or {}).items():
             for x, y in samples:
                 if _finite(x) and _finite(y):
@@ -269,17 +288,24 @@ class CostStore:
         keep = set(sorted(self._seen, key=lambda k: (-self._seen[k], k))[: self.max_kinds])
         self._seen = {k: r for k, r in self._seen.items() if k in keep}
         self._durations = {kd: line for kd, line in self._durations.items() if kd[0] in keep}
+        self._models = {kd: line for kd, line in self._models.items() if kd[0] in keep}
         self._outputs = {k: line for k, line in self._outputs.items() if k in keep}
 
     # -- planning -----------------------------------------------------------------------------
-    def apply(self, graph: TaskGraph) -> AppliedCosts:
-        """A copy of ``graph`` with costs and edge bytes from the store (see the module docstring)."""
+    def apply(self, graph: TaskGraph, only: Callable[[Hashable], bool] | None = None) -> AppliedCosts:
+        """A copy of ``graph`` with costs and edge bytes from the store (see the module docstring).
+
+        ``only(task)`` False keeps that task's costs and out-edge bytes (e.g. emulated tasks, whose costs are
+        what they sleep).
+        """
         G = nx.DiGraph(**graph.G.graph)
         G.add_nodes_from((t, dict(d, cost=dict(d["cost"]))) for t, d in graph.G.nodes(data=True))
         G.add_edges_from((u, v, dict(d)) for u, v, d in graph.G.edges(data=True))
         input_bytes: dict[Hashable, float] = {}
         learned, unknown = 0, set()
         for t in graph.tasks:  # topological: a parent's output size is known before its children's
+            if only is not None and not only(t):
+                continue
             kind = graph.kind(t)
             node = G.nodes[t]
             x = sum(d["bytes"] for _, _, d in G.in_edges(t, data=True))
@@ -300,7 +326,7 @@ class CostStore:
     def _costs(
         self, kind: str, given: Mapping[str, float], x: float, placeholder: bool
     ) -> tuple[dict[str, float], bool]:
-        known = {d: self.duration(kind, d, x) for d in given}
+        known = {d: self.duration(kind, d, x, None if placeholder else given[d]) for d in given}
         known = {d: s for d, s in known.items() if s is not None}
         if not known:
             if not placeholder:
@@ -326,7 +352,9 @@ class CostStore:
             "half_life": self.half_life,
             "runs": self.runs,
             "durations": [
-                {"kind": k, "device": d, "stats": line.to_list()} for (k, d), line in sorted(self._durations.items())
+                {"kind": k, "device": d, "stats": line.to_list()}
+                | ({"model_stats": self._models[(k, d)].to_list()} if (k, d) in self._models else {})
+                for (k, d), line in sorted(self._durations.items())
             ],
             "outputs": [{"kind": k, "stats": line.to_list()} for k, line in sorted(self._outputs.items())],
             "seen": dict(sorted(self._seen.items())),
@@ -345,7 +373,10 @@ class CostStore:
             store = cls(path=path, half_life=float(data.get("half_life", 5.0)))
             store.runs = int(data.get("runs", 0))
             for row in data["durations"]:
-                store._durations[(str(row["kind"]), str(row["device"]))] = _Line.from_list(row["stats"], where)
+                key = (str(row["kind"]), str(row["device"]))
+                store._durations[key] = _Line.from_list(row["stats"], where)
+                if "model_stats" in row:
+                    store._models[key] = _Line.from_list(row["model_stats"], where)
             for row in data["outputs"]:
                 store._outputs[str(row["kind"])] = _Line.from_list(row["stats"], where)
             store._seen = {str(k): int(v) for k, v in dict(data["seen"]).items()}

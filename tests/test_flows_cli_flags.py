@@ -86,6 +86,8 @@ FLAGS = [
     ("run", ["--out-dir", "somewhere"], "options.out_dir", "somewhere"),
     ("run", ["--no-dashboard"], "options.dashboard", False),
     ("run", ["--no-artifacts"], "options.artifacts", False),
+    ("run", ["--cost-store", "mine.json"], "options.cost_store", "mine.json"),
+    ("run", ["--no-cost-store"], "options.cost_store", None),
     ("demo", ["--docs", "100"], "n_docs", 100),
     ("demo", ["--batch-size", "32"], "batch_size", 32),
     ("demo", ["--shards", "2"], "n_shards", 2),

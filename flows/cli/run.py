@@ -60,6 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="no Dask dashboard (none started, no link printed)")
     p.add_argument("--no-artifacts", dest="artifacts", action="store_false",
                    help="do not publish the summary as Prefect artifacts")
+    p.add_argument("--cost-store",
+                   help="learned costs: plan ops from this store and add the run's measurements "
+                        "(default ~/.hetflow/costs.json or $HETFLOW_COST_STORE)")
+    p.add_argument("--no-cost-store", dest="cost_store", action="store_const", const=None,
+                   help="plan with the graph's costs only and learn nothing")
     p.set_defaults(func=run)
     return p
 

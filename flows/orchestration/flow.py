@@ -23,16 +23,37 @@ from hetflow.flows.options import RunOptions
 from hetflow.flows.orchestration.record import RunRecord, merge_digest
 from hetflow.flows.runtime.cluster import DaskSession, open_session
 from hetflow.flows.runtime.executor import Execution, PlanExecutor
+from hetflow.flows.runtime.learning import learn_from_execution
 from hetflow.flows.runtime.timeline import timeline_frame, worker_table
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
-from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
+from hetflow.taskgraph.coststore import CostStore
 from hetflow.taskgraph.errors import ClusterError, InvalidInput
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 __all__ = ["run_plan", "RunRecord", "RunOptions", "merge_digest"]
+
+
+# -- learned costs -----------------------------------------------------------------------------------
+def _cost_store(graph: TaskGraph, options: RunOptions) -> CostStore | None:
+    """The cost store of this run, or None (no store asked for, or nothing in the graph runs a real op)."""
+    if options.cost_store is None or options.emulate or all(op is None for _, op in graph.G.nodes(data="op")):
+        return None
+    return CostStore.load() if options.cost_store == "default" else CostStore.load(options.cost_store)
+
+
+def _with_learned_costs(graph: TaskGraph, store: CostStore | None, cluster: Cluster) -> TaskGraph:
+    """``graph`` with the store's costs on its real-op tasks (emulated tasks keep what they sleep)."""
+    if store is None or not len(store):
+        return graph
+    applied = store.apply(graph, only=lambda t: graph.G.nodes[t].get("op") is not None)
+    if applied.learned:
+        get_run_logger().info(f"planning {applied.learned} of {len(graph)} tasks with costs learned from runs")
+    check_runnable(applied.graph, cluster)
+    return applied.graph
 
 
 # -- the coarse Prefect tasks ------------------------------------------------------------------------
@@ -177,12 +198,16 @@ def run_plan(
     if address is not None and client is not None:
         raise ClusterError("pass either a scheduler address or a client, not both")
     graph.validate()
+    store = _cost_store(graph, options)  # read before any cluster starts: a corrupt store is bad input
     session = setup_cluster(cluster, address, client, options)
     try:
-        schedule = make_plan(graph, session.cluster, options, schedule)
-        execution = execute_plan(session, graph, schedule, options)
-        results = merge_results(graph, execution)
-        record = report_run(graph, session, schedule, execution, results, options)
+        planned = _with_learned_costs(graph, store, session.cluster)
+        schedule = make_plan(planned, session.cluster, options, schedule)
+        execution = execute_plan(session, planned, schedule, options)
+        results = merge_results(planned, execution)
+        record = report_run(planned, session, schedule, execution, results, options)
+        if store is not None:
+            learn_from_execution(store, graph, execution, session.cluster)
     finally:
         if client is None:
             session.close()

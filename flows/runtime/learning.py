@@ -2,7 +2,8 @@
 
 A Dask task-stream record (``client.get_task_stream()``) carries the key, the worker's address, compute
 start/stop and ``nbytes``, the size of the result. Joined with the task graph, every computed task gives
-one duration sample ``(input bytes, seconds at speed 1)`` for its ``(kind, device class)`` and one output
+one duration sample ``(input bytes, seconds at speed 1, the graph's own cost)`` for its ``(kind, device
+class)`` — the last is None where the graph's cost was a placeholder or itself learned — and one output
 sample ``(input bytes, output bytes)`` for its kind; input bytes are the measured result sizes of its
 parents (the graph's edge bytes where a parent was not measured). Seconds at speed 1 are the measured
 seconds times the worker's speed, the inverse of the planner's ``exec = cost / speed``.
@@ -21,7 +22,7 @@ from hetflow.taskgraph import TaskGraph
 from hetflow.taskgraph.coststore import CostStore
 from hetflow.taskgraph.dask_convert import DaskSlot
 
-__all__ = ["Samples", "measure", "learn", "observe_dask", "device_by_address"]
+__all__ = ["Samples", "measure", "learn", "learn_from_execution", "observe_dask", "device_by_address"]
 
 Samples = tuple[dict[tuple[str, str], list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]
 
@@ -76,8 +77,8 @@ def measure(
     >>> rec = lambda key, t0, t1, n: {"key": key, "nbytes": n, "worker": "w",
     ...     "startstops": [{"action": "compute", "start": t0, "stop": t1}]}
     >>> durations, outputs = measure(g, [rec("a", 0, 1, 800), rec("b", 1, 1.5, 8)], lambda t, r: ("cpu", 2.0))
-    >>> durations
-    {('load', 'cpu'): [(0.0, 2.0)], ('sum', 'cpu'): [(800.0, 1.0)]}
+    >>> durations  # (input bytes, seconds at speed 1, the graph's own cost)
+    {('load', 'cpu'): [(0.0, 2.0, 1.0)], ('sum', 'cpu'): [(800.0, 1.0, 1.0)]}
     >>> outputs
     {'load': [(0.0, 800.0)], 'sum': [(800.0, 8.0)]}
     """
@@ -102,7 +103,8 @@ def measure(
             parent = records[q]
             x += float(parent["nbytes"]) if parent is not None and "nbytes" in parent else graph.bytes(q, t)
         kind = graph.kind(t)
-        durations.setdefault((kind, device), []).append((x, seconds * speed))
+        model = graph.cost(t).get(device) if graph.G.nodes[t].get("cost_source") in (None, "annotation") else None
+        durations.setdefault((kind, device), []).append((x, seconds * speed, model))
         if "nbytes" in record:
             outputs.setdefault(kind, []).append((x, float(record["nbytes"])))
     return durations, outputs
@@ -116,6 +118,24 @@ def learn(store: CostStore, samples: Samples, *, save: bool = True) -> CostStore
         if save and store.path is not None:
             store.save()
     return store
+
+
+def learn_from_execution(store: CostStore, graph: TaskGraph, execution: Any, cluster: Any) -> CostStore:
+    """Feed ``store`` with the tasks of a :class:`~hetflow.flows.runtime.executor.Execution` that ran a real op.
+
+    Each task's device class and speed are those of the worker it was planned on in the round whose result
+    was used; ``graph`` is the graph as the user gave it (its costs are the "model seconds" of the samples).
+    """
+    workers = {w.name: (w.device, w.speed) for w in cluster.workers}
+
+    def device_of(task: Hashable, record: Mapping[str, Any]) -> tuple[str, float] | None:
+        placement = execution.rounds[execution.final_round[task]].schedule.by_task[task]
+        return workers.get(placement.worker)
+
+    real = [t for t, op in graph.G.nodes(data="op") if op is not None]
+    if not real:
+        return store
+    return learn(store, measure(graph.subgraph(real), execution.stream, device_of, execution.final_key))
 
 
 def observe_dask(

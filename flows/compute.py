@@ -292,6 +292,22 @@ def compute(
         Bad arguments, a cycle, an annotation naming a device class no worker has, a corrupt cost store.
     hetflow.flows.runtime.executor.TaskFailed
         A task failed on every attempt (its exception is chained).
+
+    Examples
+    --------
+    >>> import dask, dask.array as da, hetflow as hf
+    >>> from distributed import Client, LocalCluster
+    >>> with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as lc, Client(lc) as client:
+    ...     x = da.ones((100, 100), chunks=50)
+    ...     with dask.annotate(resources={"GPU": 1}):  # no GPU-class worker here: a one-line error
+    ...         y = x.sum()
+    ...     print(hf.compute(x.sum(), (x + 1).max(), client=client, costs="given"))
+    ...     try:
+    ...         hf.compute(y, client=client, costs="given")
+    ...     except hf.InvalidInput as e:
+    ...         print(str(e).split(",")[0])
+    (np.float64(10000.0), np.float64(2.0))
+    Dask task 'sum-aggregate-...' is annotated to run on gpu
     """
     if kwargs:
         names = ", ".join(sorted(kwargs))

@@ -82,8 +82,6 @@ def _flows_exports() -> dict[str, object]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="hetflow.run_plan and hetflow.compute (flows/, another helper's part) have "
-                   "no Examples section yet; remove this mark when they do")
 def test_flows_exports_have_examples() -> None:
     exports = _flows_exports()
     assert {"hetflow.run_plan", "hetflow.compute", "hetflow.plan_dask"} <= set(exports)
@@ -102,3 +100,24 @@ def test_fit_ab_example_runs() -> None:
     (test,) = doctest.DocTestFinder().find(profile.fit_ab, "fit_ab", globs=vars(profile))
     result = runner.run(test)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def _run_doctest(fn, module) -> doctest.TestResults:
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(fn, fn.__name__, globs=dict(vars(module))):
+        runner.run(test)
+    return runner.summarize(verbose=False)
+
+
+def test_compute_example_runs() -> None:
+    from hetflow.flows import compute
+
+    result = _run_doctest(compute.compute, compute)
+    assert result.attempted >= 2 and result.failed == 0
+
+
+def test_run_plan_example_runs(prefect_harness) -> None:
+    from hetflow.flows.orchestration import flow
+
+    result = _run_doctest(flow.run_plan.fn, flow)
+    assert result.attempted >= 3 and result.failed == 0

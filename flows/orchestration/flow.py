@@ -191,6 +191,15 @@ def run_plan(
         Bad graph/cluster/schedule/options, or (``DeviceError``) a task that no surviving worker can run.
     hetflow.flows.runtime.executor.TaskFailed
         A task failed on every attempt.
+
+    Examples
+    --------
+    >>> import hetflow as hf
+    >>> g = hf.generators.layered_random(12, seed=1)
+    >>> record = hf.run_plan(g, cluster=hf.Cluster.local(1, 2), solver="heft", time_scale=0.01,
+    ...                      dashboard=False, artifacts=False)  # prints one summary line (to Prefect's log)
+    >>> record.timeline.on_plan.all(), len(record.results) == len(g.sinks), record.planned_makespan > 0
+    (np.True_, True, True)
     """
     options = RunOptions.build(options, **overrides)
     if not isinstance(graph, TaskGraph):

@@ -15,8 +15,6 @@ import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import hetflow
 
 ROOT = Path(__file__).resolve().parents[1]

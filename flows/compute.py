@@ -253,6 +253,7 @@ def compute(
     traverse: bool = True,
     optimize_graph: bool = True,
     retries: int = 0,
+    pace: int | None = None,
     solver_options: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple:
@@ -275,6 +276,10 @@ def compute(
         As in ``dask.compute``.
     retries : int
         Extra attempts of a failing task on its planned worker.
+    pace : int, optional
+        Submit tasks only as their consumers come within ``pace`` places of their worker's head
+        (:mod:`hetflow.flows.runtime.pacing`): bounded memory when a fast stage feeds a slow one. None (default)
+        submits the whole plan at once.
     solver_options : dict, optional
         Passed to the solver; for ``dp`` without ``effort`` the search effort follows the job's length
         (:func:`planning_options`).
@@ -327,7 +332,7 @@ def compute(
     graph, unknown = _prepared(work, cluster, store)
     options = planning_options(graph, cluster, solver, dict(solver_options or {}))
     schedule = plan_graph(graph, cluster, solver=solver, seed=seed, **options)
-    execution = _execute(client, graph, cluster, slots, schedule, work, solver, seed, retries)
+    execution = _execute(client, graph, cluster, slots, schedule, work, solver, seed, retries, pace)
     if store is not None:
         from hetflow.flows.runtime.learning import device_by_address, learn, measure
 
@@ -349,11 +354,13 @@ def _execute(
     solver: str,
     seed: int,
     retries: int,
+    pace: int | None,
 ) -> Any:
     from hetflow.flows.runtime.executor import PlanExecutor
 
     outputs: list[Hashable] = list(dict.fromkeys(work.outputs))
     executor = PlanExecutor(
-        client, graph, cluster, slots, solver=solver, seed=seed, retries=retries, nodes=work.nodes, outputs=outputs
+        client, graph, cluster, slots, solver=solver, seed=seed, retries=retries, pace=pace, nodes=work.nodes,
+        outputs=outputs,
     )
     return executor.run(schedule)

@@ -89,6 +89,10 @@ class RunOptions:
         ``$HETFLOW_COST_STORE``), a file path, or None (plan with the graph's costs, learn nothing). Tasks with
         a real op are planned from the store's measurements of their kind and every run adds its own;
         emulated runs neither use nor feed it.
+    pace : int, optional
+        Release tasks to Dask only as their consumers come within ``pace`` places of the head of their
+        worker's planned queue (:mod:`hetflow.flows.runtime.pacing`): bounded memory when a fast stage feeds
+        a slow one. None (default) submits the whole plan at once. Re-plans are not paced.
     """
 
     solver: str = "dp"
@@ -106,9 +110,12 @@ class RunOptions:
     out_dir: str | None = None
     artifacts: bool = True
     cost_store: str | None = "default"
+    pace: int | None = None
 
     def __post_init__(self) -> None:
         check_solver_name(self.solver)
+        if self.pace is not None:
+            _set(self, "pace", _count("pace", self.pace))
         for name in ("seed", "retries", "max_replans"):
             _set(self, name, _count(name, getattr(self, name)))
         for name in ("retry_delay", "time_scale"):

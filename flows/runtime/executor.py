@@ -51,6 +51,7 @@ from distributed import wait
 from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.keys import TaskSpec, format_key
 from hetflow.flows.runtime.ops import missing_ops
+from hetflow.flows.runtime.pacing import Pacer
 from hetflow.flows.runtime.worker import run_graph_task, warm_up
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
@@ -155,6 +156,8 @@ class PlanExecutor:
         self.topic = f"hetflow-{self.tag}"
         self.placed: dict[Hashable, str] = {}  # task -> planned worker of its latest submission
         self.first_chunk = 4  # tasks per worker in the first graph sent to the scheduler
+        self._held: dict[Hashable, tuple] = {}  # planned tasks the pacer has not released yet
+        self._pacer: Pacer | None = None
 
     # -- submission -----------------------------------------------------------------------------
     def _spec(self, task: Hashable, slot: DaskSlot, n_inputs: int) -> TaskSpec:
@@ -210,17 +213,58 @@ class PlanExecutor:
             previous[p.worker] = key
             gpu = slot.shared and slot.worker.device == "gpu"  # shared worker: GPU=1 caps its gpu tasks
             tasks.append((key, node, slot.address, n - rank[t], gpu))
+        rows = dict(zip(order, tasks))
+        self._held = {}
+        if self.options.pace is not None and round_ == 0:  # release as consumers come near (runtime.pacing)
+            self._held, self._pacer = rows, Pacer(graph, schedule, self.cluster, self.options.pace)
+            self._release(self._pacer.release(), futures, f"r{round_}")
+            return keys
         cut = self.first_chunk * len(schedule.workers)
-        for part, chunk in enumerate((tasks[:cut], tasks[cut:])):
-            if chunk:
-                submitted = self.client.get(
-                    _annotated_graph(chunk, f"hetflow-{self.tag}-r{round_}-{part}"),
-                    [c[0] for c in chunk],
-                    sync=False,
-                    retries=self.options.retries or None,
-                )
-                futures.update(zip(order[: len(chunk)] if part == 0 else order[cut:], submitted))
+        self._send(dict(list(rows.items())[:cut]), futures, f"r{round_}-0")
+        self._send(dict(list(rows.items())[cut:]), futures, f"r{round_}-1")
         return keys
+
+    def _send(self, rows: Mapping[Hashable, tuple], futures: dict[Hashable, Any], name: str) -> None:
+        """Submit ``rows`` (task -> (key, node, address, priority, needs_gpu)) as one graph; record futures."""
+        if rows:
+            submitted = self.client.get(
+                _annotated_graph(list(rows.values()), f"hetflow-{self.tag}-{name}"),
+                [row[0] for row in rows.values()],
+                sync=False,
+                retries=self.options.retries or None,
+            )
+            futures.update(zip(rows, submitted))
+
+    def _release(self, tasks: list[Hashable], futures: dict[Hashable, Any], name: str) -> None:
+        """Submit the held tasks the pacer released (in one graph)."""
+        rows = {t: self._held.pop(t) for t in tasks if t in self._held}
+        self._send(rows, futures, f"{name}-p{len(futures)}")
+
+    def _progress(self, futures: dict[Hashable, Any], done: set[Hashable]) -> None:
+        """Note the tasks that finished since the last call: forget consumed intermediates, feed the pacer.
+
+        A finished task's future is released once every child has finished too (and it is no output): Dask
+        then frees its result, as it would have without hetflow. A worker's death later re-plans whatever
+        is still needed and no longer held (:meth:`_replan`).
+        """
+        status = {t: f.status for t, f in futures.items() if t not in done}
+        finished = [t for t, st in status.items() if st == "finished"]
+        done.update(finished)
+        wanted, G = set(self.outputs), self.graph.G
+        for t in finished:
+            for q in (*G.predecessors(t), t):
+                if q in futures and q in done and q not in wanted and all(c in done for c in G.successors(q)):
+                    futures.pop(q).release()
+        if self._held:
+            failed = next((t for t, st in status.items() if st == "error"), None)
+            if failed is not None:  # its dependents may still be held: report it here
+                self._raise_failure(failed, futures[failed])
+            if finished or not any(st == "pending" for st in status.values()):
+                self._release(self._pacer.release(finished), futures, "r0")
+
+    def _paced_watch(self, futures: Mapping[Hashable, Any], done: set[Hashable]) -> list[Any]:
+        """While tasks are held, the unfinished submitted ones: the loop wakes when any of them finishes."""
+        return [f for t, f in futures.items() if t not in done] if self._held else []
 
     def _plan(self, graph: TaskGraph, cluster: Cluster) -> Schedule:
         if self.planner is not None:
@@ -249,16 +293,20 @@ class PlanExecutor:
         final_key = dict(keys)
         self.log(f"submitted {len(keys)} tasks in {submit_seconds:.3f} s")
         gather_timeout = 10.0
+        done: set[Hashable] = set()  # tasks seen finished (this round's future)
         try:
             while len(results) < len(sinks):
                 if opts.timeout is not None and time.time() - t0 > opts.timeout:
                     raise TaskFailed(f"the run did not finish within {opts.timeout:g} s")
-                pending = [s for s in sinks if s not in results]
+                pending = [s for s in sinks if s not in results and s in futures]  # (paced: submitted ones)
                 try:  # O(pending) per poll interval, not per finished sink
                     with client.as_current():
-                        wait([futures[s] for s in pending], timeout=opts.poll_interval, return_when="ALL_COMPLETED")
+                        watched = [futures[s] for s in pending] + self._paced_watch(futures, done)
+                        wait(watched, timeout=opts.poll_interval, return_when="FIRST_COMPLETED" if self._held
+                             else "ALL_COMPLETED")
                 except TimeoutError:
                     pass
+                self._progress(futures, done)
                 status = {s: futures[s].status for s in pending}
                 finished = [s for s in pending if status[s] == "finished"]
                 if finished:
@@ -276,6 +324,7 @@ class PlanExecutor:
                     if len(rounds) > opts.max_replans:
                         raise TaskFailed(f"workers {sorted(dead)} died; gave up after {opts.max_replans} re-plans")
                     new = self._replan(futures, results, dead, alive, len(rounds), t0)
+                    done -= set(new.keys) if new is not None else set()
                     if new is not None:
                         rounds.append(new)
                         final_key.update(new.keys)
@@ -334,6 +383,7 @@ class PlanExecutor:
     ) -> Round | None:
         """Re-plan what the unfinished sinks still need onto the surviving workers and submit it."""
         graph = self.graph
+        self._held = {}  # tasks the pacer still held are re-planned with the rest (and not paced)
         by_key = {f.key: t for t, f in futures.items()}
         who_has = self.client.who_has(list(futures.values())) if futures else {}
         available = set(results)

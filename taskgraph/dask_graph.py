@@ -204,6 +204,17 @@ def _inner_keys(node: Any) -> Iterator[Hashable]:
                             stack.append(inner)
 
 
+def _annotated(collections: list[Any]) -> bool:
+    """Whether any layer of the collections' (high-level) graphs carries annotations (cheap: no tasks built)."""
+    for c in collections:
+        if hasattr(c, "expr"):  # dask-expr collections (dataframes): Dask's query planning drops annotations
+            continue
+        layers = getattr(c.__dask_graph__(), "layers", None)
+        if layers is None or any(getattr(layer, "annotations", None) for layer in layers.values()):
+            return True  # a plain dict graph: cannot tell cheaply, look
+    return False
+
+
 def _annotations_by_key(expr: Any) -> dict[Hashable, dict[str, Any]]:
     by_key: dict[Hashable, dict[str, Any]] = {}
     for kind, values in (expr.__dask_annotations__() or {}).items():
@@ -259,7 +270,7 @@ def from_collections(
         dsk = convert_legacy_graph(dsk)
     outputs = list(_flatten(expr.__dask_keys__()))
     # annotations as the user wrote them (before fusion drops them) plus what survived optimisation
-    notes = _annotations_by_key(_final_expr(collections, False)) if optimize_graph else {}
+    notes = _annotations_by_key(_final_expr(collections, False)) if optimize_graph and _annotated(collections) else {}
     for key, value in _annotations_by_key(expr).items():
         notes.setdefault(key, {}).update(value)
 

@@ -300,7 +300,9 @@ class CostStore:
         """
         G = nx.DiGraph(**graph.G.graph)
         G.add_nodes_from((t, dict(d, cost=dict(d["cost"]))) for t, d in graph.G.nodes(data=True))
-        G.add_edges_from((u, v, dict(d)) for u, v, d in graph.G.edges(data=True))
+        for v in graph.G:  # child by child: keeps each task's parent order (ops take their inputs in it)
+            for u, d in graph.G.pred[v].items():
+                G.add_edge(u, v, **d)
         input_bytes: dict[Hashable, float] = {}
         learned, unknown = 0, set()
         for t in graph.tasks:  # topological: a parent's output size is known before its children's

@@ -198,3 +198,49 @@ def test_compute_without_client_uses_the_current_default_client(dask_cluster, st
             warnings.simplefilter("ignore", UnmeasuredCostWarning)
             assert compute(dask.delayed(abs)(-5), costs=store) == (5,)
         assert client.get_task_stream(count=0) is not None
+
+
+def test_a_killed_worker_is_replanned_around_and_nothing_is_lost(dask_cluster, dask_client, store, tmp_path):
+    import os
+    import signal
+    import threading
+
+    from hetflow.flows.runtime.cluster import worker_pids
+
+    def step(i, log, *parts):  # logs each run: nothing may run twice unless its worker died
+        time.sleep(0.15)
+        with open(log, "a") as f:
+            f.write(f"{i}\n")
+        return i + sum(parts)
+
+    log = str(tmp_path / "runs.log")
+    layer = [dask.delayed(step, pure=True)(i, log) for i in range(12)]
+    top = [dask.delayed(step, pure=True)(100 + i, log, *layer[i * 3 : i * 3 + 3]) for i in range(4)]
+    job = dask.delayed(sum)(top)
+    expected = sum(range(12)) + sum(100 + i for i in range(4))
+
+    pid = worker_pids(dask_client)["cpu1"]
+    killed = threading.Event()
+
+    def kill_after_some_steps():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if os.path.exists(log) and len(open(log).read().split()) >= 4:
+                os.kill(pid, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_after_some_steps, daemon=True)
+    killer.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmeasuredCostWarning)
+        assert compute(job, client=dask_client, costs=store) == (expected,)
+    killer.join()
+    assert killed.is_set(), "the run ended before the worker could be killed"
+    report = last_report()
+    assert report.replans >= 1
+    runs = open(log).read().split()
+    assert set(runs) == {str(i) for i in range(12)} | {str(100 + i) for i in range(4)}  # every step ran
+    # only what the dead worker held or ran may have run twice
+    assert len(runs) - 16 <= sum(1 for p in report.schedule.placements if p.worker == "cpu1")

@@ -94,3 +94,14 @@ def test_default_path_follows_the_environment(monkeypatch, tmp_path):
     store.learn({("k", "cpu"): [(0, 1.0)]})
     store.save()
     assert json.loads((tmp_path / "mine.json").read_text())["version"] == 1
+
+
+def test_apply_keeps_every_tasks_parent_order():
+    from hetflow.taskgraph import generators
+
+    g = generators.layered_random(60, seed=3)
+    store = CostStore(path=None)
+    store.learn({(g.kind(t), "cpu"): [(0, 1.0)] for t in g.tasks})
+    applied = store.apply(g).graph
+    assert all(applied.parents(t) == g.parents(t) for t in g.tasks)  # ops take their inputs in this order
+    assert any(list(g.G.predecessors(t)) != sorted(g.G.predecessors(t), key=g.tasks.index) for t in g.tasks)

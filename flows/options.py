@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hetflow.solvers.registry import check_solver_name
+from hetflow.solvers.registry import MAX_SEED, check_solver_name
 from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["RunOptions", "OptionError"]
@@ -58,7 +58,7 @@ class RunOptions:
     solver : str
         Planner (:func:`hetflow.solvers.plan`), also used for re-plans after a worker dies.
     seed : int
-        Seed of randomised planners (>= 0).
+        Seed of randomised planners (0 to :data:`hetflow.solvers.registry.MAX_SEED`).
     retries : int
         Re-runs of a raising task on its planned worker.
     retry_delay : float
@@ -118,6 +118,8 @@ class RunOptions:
             _set(self, "pace", _count("pace", self.pace))
         for name in ("seed", "retries", "max_replans"):
             _set(self, name, _count(name, getattr(self, name)))
+        if self.seed > MAX_SEED:
+            raise OptionError("seed", f"must be <= {MAX_SEED}, not {self.seed!r}")
         for name in ("retry_delay", "time_scale"):
             _set(self, name, _seconds(name, getattr(self, name), zero_ok=True))
         for name in ("poll_interval", "connect_timeout"):

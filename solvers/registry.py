@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import numbers
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -23,7 +24,7 @@ from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 from hetflow.solvers.schedule import InvalidSchedule, Placement, Schedule
 from hetflow.taskgraph import Cluster, TaskGraph
-from hetflow.taskgraph.errors import InvalidInput
+from hetflow.taskgraph.errors import InvalidInput, brief
 
 __all__ = [
     "Solver",
@@ -36,7 +37,28 @@ __all__ = [
     "solver_names",
     "solver_capabilities",
     "check_solver_name",
+    "check_seed",
+    "MAX_SEED",
 ]
+
+MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is a 32-bit integer; NumPy's generators need seeds >= 0
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` if it is an integer from 0 to :data:`MAX_SEED`, else raise :class:`InvalidInput`.
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.InvalidInput: seed -1 must be an integer from 0 to 2147483647
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"seed {brief(seed)} must be an integer from 0 to {MAX_SEED}")
+    return int(seed)
 
 
 class Solver(Protocol):
@@ -325,6 +347,7 @@ def run_solver(fn: Solver, graph: TaskGraph, cluster: Cluster, *, name: str | No
     hetflow.solvers.schedule.InvalidSchedule: solver 'lazy' left task 'a' unplaced (worker index -1, not one of 0..0)
     """
     name = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
+    seed = check_seed(seed)
     graph.validate()
     t0 = time.perf_counter()
     problem = Problem(graph, cluster)

@@ -73,13 +73,12 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~hetflow.flows.orchestration.flow.run_plan` for ``args`` (inputs read,
     options validated)."""
     options = run_options(args)
-    return {
-        "graph": load_graph(args.graph),
-        "schedule": Schedule.load(args.schedule) if args.schedule else None,
-        "cluster": Cluster.load(args.cluster) if args.cluster else None,
-        "address": args.address,
-        "options": options,
-    }
+    graph = load_graph(args.graph)
+    cluster = Cluster.load(args.cluster) if args.cluster else None
+    schedule = Schedule.load(args.schedule) if args.schedule else None
+    if schedule is not None and cluster is not None:  # checked before Prefect starts; with --address the
+        schedule.validate(graph, cluster)  # workers are known only once connected (the flow checks it then)
+    return {"graph": graph, "schedule": schedule, "cluster": cluster, "address": args.address, "options": options}
 
 
 def run(args: argparse.Namespace) -> int:

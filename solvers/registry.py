@@ -64,9 +64,11 @@ def check_seed(seed: Any) -> int:
 class Solver(Protocol):
     """What :func:`register_solver` accepts: ``fn(problem, *, seed, **options) -> ListResult``.
 
-    The solver reads the dense arrays of ``problem`` (``problem.exec[i, w]`` is task ``i``'s run time on
-    worker ``w``, ``inf`` where it cannot run; ``problem.preds``, ``problem.pred_bytes``, ``problem.latency``,
-    ``problem.inv_bandwidth`` give the transfers) and returns a :class:`ListResult` indexed like
+    The solver reads the arrays of ``problem`` (``problem.exec[i, w]`` is task ``i``'s run time on worker
+    ``w``, ``inf`` where it cannot run; ``problem.preds`` and ``problem.pred_bytes`` the inputs;
+    ``problem.comm``, ``problem.link_rows`` and ``problem.arrivals`` the transfers, in memory linear in the
+    workers — the dense ``problem.latency`` and ``problem.inv_bandwidth`` tables are there too, but cost
+    ``O(W^2)``) and returns a :class:`ListResult` indexed like
     ``problem.tasks``: every task on a worker that can run it, starting after its inputs arrived, one task at a
     time per worker. Given the same problem and ``seed`` it should return the same plan. It must not modify
     ``problem``. Solver-specific keyword options follow ``seed``; ``meta`` (a JSON-able dict) ends up in

@@ -136,6 +136,66 @@ class Cluster:
             return self.bandwidth, self.latency
         return link.bandwidth, link.latency
 
+    def link_classes(self) -> tuple[list[int], dict[tuple[int, int], tuple[float, float]]]:
+        """Group workers whose links to every other worker are the same; the network by exception.
+
+        Two workers ``a`` and ``b`` share a class when ``link(a, v) == link(b, v)`` for every other worker
+        ``v``. Then all pairs inside a class have one ``(bandwidth, latency)`` and all pairs across two
+        classes another, so a ``classes x classes`` table describes the whole network; these classes are
+        the coarsest grouping that allows it. Listed links equal to the defaults count as absent.
+
+        Returns
+        -------
+        classes : list of int
+            Class of each worker (in ``workers`` order), numbered by first worker.
+        links : dict
+            ``(class_a, class_b) -> (bandwidth, latency)`` (both orders) where a transfer between a worker
+            of ``class_a`` and a *different* worker of ``class_b`` does not use the defaults.
+
+        Time and memory are ``O(workers + links)``: without links every worker is in class 0.
+
+        Examples
+        --------
+        >>> c = Cluster.local(gpus=2, cpus=2)
+        >>> c.link_classes()
+        ([0, 0, 0, 0], {})
+        >>> nvlink = {"a": "gpu0", "b": "gpu1", "bandwidth": 5e10}
+        >>> Cluster(c.workers, links=[nvlink]).link_classes()
+        ([0, 0, 1, 1], {(0, 0): (50000000000.0, 0.0)})
+        """
+        W, default = len(self.workers), (self.bandwidth, self.latency)
+        linked: list[dict[int, tuple[float, float]]] = [{} for _ in range(W)]
+        for lk in self.links.values():
+            a, b, value = self.index[lk.a], self.index[lk.b], (lk.bandwidth, lk.latency)
+            if a != b and value != default:
+                linked[a][b] = linked[b][a] = value
+        parent = list(range(W))
+
+        def root(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = x = parent[parent[x]]
+            return x
+
+        first: dict[frozenset, int] = {}  # workers with the same listed links: not linked to each other
+        for w in range(W):
+            parent[w] = first.setdefault(frozenset(linked[w].items()), w)
+        # workers linked to each other, with the same links to everyone else (a hash sum filters the pairs)
+        sums = [sum(hash(item) for item in row.items()) for row in linked]
+        for a in range(W):
+            for b, value in linked[a].items():
+                if b < a or sums[a] - hash((b, value)) != sums[b] - hash((a, value)) or root(a) == root(b):
+                    continue
+                row_a, row_b = linked[a], linked[b]
+                if len(row_a) == len(row_b) and all(v == b or row_b.get(v) == x for v, x in row_a.items()):
+                    parent[root(b)] = root(a)
+        number: dict[int, int] = {}
+        classes = [number.setdefault(root(w), len(number)) for w in range(W)]
+        links = {}
+        for a in range(W):
+            for b, value in linked[a].items():
+                links[classes[a], classes[b]] = value
+        return classes, links
+
     def comm_time(self, a: str, b: str, nbytes: float) -> float:
         """Seconds to move ``nbytes`` from worker ``a`` to worker ``b`` (0 on the same worker)."""
         if a == b:

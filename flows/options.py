@@ -78,6 +78,9 @@ class RunOptions:
         Seconds between the executor's checks of sink results and worker liveness.
     dashboard : bool
         Start the embedded cluster's Bokeh dashboard and print its link (never a link when False).
+    host : str
+        Interface every server of the embedded cluster listens on (scheduler, nannies, workers, dashboard and
+        HTTP servers): loopback by default; ``"0.0.0.0"`` exposes them on every interface.
     connect_timeout : float
         Seconds to reach the scheduler, or for the embedded workers to come up.
     out_dir : str, optional
@@ -106,6 +109,7 @@ class RunOptions:
     timeout: float | None = None
     poll_interval: float = 0.1
     dashboard: bool = True
+    host: str = "127.0.0.1"
     connect_timeout: float = 30.0
     out_dir: str | None = None
     artifacts: bool = True
@@ -129,6 +133,8 @@ class RunOptions:
         for name in ("emulate", "strict_order", "dashboard", "artifacts"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(name, f"must be True or False, not {getattr(self, name)!r}")
+        if not isinstance(self.host, str) or not self.host or self.host != self.host.strip():
+            raise OptionError("host", f"must be an interface address or host name, not {self.host!r}")
         if self.out_dir is not None:
             if not isinstance(self.out_dir, (str, os.PathLike)) or not str(self.out_dir):
                 raise OptionError("out_dir", f"must be a folder path, not {self.out_dir!r}")

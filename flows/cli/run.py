@@ -58,6 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out-dir", help="write schedule.json, timeline.csv, results.json, summary.md, gantt.png")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                    help="no Dask dashboard (none started, no link printed)")
+    p.add_argument("--host", help="interface the embedded cluster listens on (default 127.0.0.1; 0.0.0.0: all)")
     p.add_argument("--no-artifacts", dest="artifacts", action="store_false",
                    help="do not publish the summary as Prefect artifacts")
     p.add_argument("--cost-store",

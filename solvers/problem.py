@@ -71,6 +71,7 @@ class Problem:
             self.class_inv_bandwidth[c, d] = 1.0 / bandwidth
         order = np.argsort(self.link_class, kind="stable")
         self.class_members = np.split(order, np.flatnonzero(np.diff(self.link_class[order])) + 1)
+        self.dense_links = W <= DENSE_LINKS  # link methods read the (W, W) tables (built on first use)
 
         index, G = self.index, graph.G
         self.preds: list[list[int]] = [[] for _ in range(n)]
@@ -141,7 +142,7 @@ class Problem:
         >>> [row.tolist() for row in p.link_rows(1)]
         [[0.5, 0.0, 0.5], [0.5, 0.0, 0.5]]
         """
-        if self.n_workers <= DENSE_LINKS:
+        if self.dense_links:
             return self.latency[a], self.inv_bandwidth[a]
         c = self.link_class[a]
         latency, inv_bandwidth = self.class_latency[c][self.link_class], self.class_inv_bandwidth[c][self.link_class]
@@ -171,7 +172,7 @@ class Problem:
         >>> [x.tolist() for x in p.arrivals(np.array([0.0, 1.0, 9.0]), 2.0, argmin=True)]
         [[0.0, 1.0, 2.5], [0, 1, 0]]
         """
-        if self.n_workers <= DENSE_LINKS:
+        if self.dense_links:
             arrive = finish[:, None] + self.latency + nbytes * self.inv_bandwidth  # [from, to]
             return (arrive.min(axis=0), np.argmin(arrive, axis=0)) if argmin else arrive.min(axis=0)
         out = np.empty(self.n_workers)

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hetflow.solvers.registry import check_solver_name
+from hetflow.solvers.registry import MAX_SEED, check_solver_name
 from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["RunOptions", "OptionError"]
@@ -58,7 +58,7 @@ class RunOptions:
     solver : str
         Planner (:func:`hetflow.solvers.plan`), also used for re-plans after a worker dies.
     seed : int
-        Seed of randomised planners (>= 0).
+        Seed of randomised planners (0 to :data:`hetflow.solvers.registry.MAX_SEED`).
     retries : int
         Re-runs of a raising task on its planned worker.
     retry_delay : float
@@ -78,6 +78,9 @@ class RunOptions:
         Seconds between the executor's checks of sink results and worker liveness.
     dashboard : bool
         Start the embedded cluster's Bokeh dashboard and print its link (never a link when False).
+    host : str
+        Interface every server of the embedded cluster listens on (scheduler, nannies, workers, dashboard and
+        HTTP servers): loopback by default; ``"0.0.0.0"`` exposes them on every interface.
     connect_timeout : float
         Seconds to reach the scheduler, or for the embedded workers to come up.
     out_dir : str, optional
@@ -106,6 +109,7 @@ class RunOptions:
     timeout: float | None = None
     poll_interval: float = 0.1
     dashboard: bool = True
+    host: str = "127.0.0.1"
     connect_timeout: float = 30.0
     out_dir: str | None = None
     artifacts: bool = True
@@ -118,6 +122,8 @@ class RunOptions:
             _set(self, "pace", _count("pace", self.pace))
         for name in ("seed", "retries", "max_replans"):
             _set(self, name, _count(name, getattr(self, name)))
+        if self.seed > MAX_SEED:
+            raise OptionError("seed", f"must be <= {MAX_SEED}, not {self.seed!r}")
         for name in ("retry_delay", "time_scale"):
             _set(self, name, _seconds(name, getattr(self, name), zero_ok=True))
         for name in ("poll_interval", "connect_timeout"):
@@ -127,6 +133,8 @@ class RunOptions:
         for name in ("emulate", "strict_order", "dashboard", "artifacts"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(name, f"must be True or False, not {getattr(self, name)!r}")
+        if not isinstance(self.host, str) or not self.host or self.host != self.host.strip():
+            raise OptionError("host", f"must be an interface address or host name, not {self.host!r}")
         if self.out_dir is not None:
             if not isinstance(self.out_dir, (str, os.PathLike)) or not str(self.out_dir):
                 raise OptionError("out_dir", f"must be a folder path, not {self.out_dir!r}")

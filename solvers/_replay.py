@@ -11,10 +11,13 @@ import numpy as np
 __all__ = ["replay", "COMPILED"]
 
 
-def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, start, finish, avail, bound,
-            first=0, makespan=0.0):
+def _replay(order, worker, exec_, link_class, latency, inv_bw, indptr, pred, pred_bytes, start, finish, avail,
+            bound, first=0, makespan=0.0):
     """Fill ``start``/``finish``; return ``(makespan, tasks replayed)``, makespan -1.0 once a task finishes at
     or after ``bound``.
+
+    ``latency`` and ``inv_bw`` are the problem's link class tables (``Problem.class_latency``, ...), indexed
+    through ``link_class``; a transfer to the same worker is free.
 
     Replays ``order[first:]`` only: ``avail`` must then hold each worker's finish time after ``order[:first]``,
     ``finish`` those tasks' finish times and ``makespan`` their latest finish (all zero for ``first=0``).
@@ -26,7 +29,11 @@ def _replay(order, worker, exec_, latency, inv_bw, indptr, pred, pred_bytes, sta
         for e in range(indptr[i], indptr[i + 1]):
             p = pred[e]
             wp = worker[p]
-            arrival = finish[p] + latency[wp, w] + pred_bytes[e] * inv_bw[wp, w]
+            if wp == w:
+                arrival = finish[p]
+            else:
+                c, d = link_class[wp], link_class[w]
+                arrival = finish[p] + latency[c, d] + pred_bytes[e] * inv_bw[c, d]
             if arrival > ready:
                 ready = arrival
         f = ready + exec_[i, w]
@@ -54,5 +61,5 @@ def warm_up() -> None:
     """Compile (or load the cached) kernel once, so the first plan does not pay for it mid-search."""
     one = np.zeros(1, dtype=np.int64)
     z = np.zeros((1, 1))
-    replay(one, one, z + 1.0, z, z, np.zeros(2, dtype=np.int64), one[:0], np.zeros(0), np.zeros(1),
+    replay(one, one, z + 1.0, one * 0, z, z, np.zeros(2, dtype=np.int64), one[:0], np.zeros(0), np.zeros(1),
            np.zeros(1), np.zeros(1), np.inf, 0, 0.0)

@@ -45,8 +45,7 @@ def earliest_starts(problem: Problem) -> np.ndarray:
     finish = np.zeros_like(head)
     for j in range(problem.n):
         for i, nbytes in zip(problem.preds[j], problem.pred_bytes[j]):
-            arrive = finish[i][:, None] + problem.latency + nbytes * problem.inv_bandwidth  # [from, to]
-            np.maximum(head[j], arrive.min(axis=0), out=head[j])  # zero-cost diagonal: same worker
+            np.maximum(head[j], problem.arrivals(finish[i], nbytes), out=head[j])  # free on the same worker
         finish[j] = head[j] + problem.exec[j]
     return head
 

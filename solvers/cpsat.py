@@ -41,8 +41,15 @@ from hetflow.taskgraph.errors import InvalidInput
 __all__ = ["cpsat", "cpsat_schedule"]
 
 
+# Integer lengths and delays are capped here: far beyond any horizon (about ``resolution``), so a capped
+# task or transfer still cannot fit, and sums of two stay far inside CP-SAT's 64-bit integers.
+_CAP = 2**40
+
+
 def _ceil(x: float, scale: float) -> int:
-    return int(math.ceil(x * scale - 1e-9))
+    """``x`` seconds in model units, rounded up (at most ``_CAP``)."""
+    units = x * scale - 1e-9
+    return int(math.ceil(units)) if units < _CAP else _CAP
 
 
 def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, deterministic_time: float = 10.0,

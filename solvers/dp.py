@@ -160,7 +160,7 @@ def _chain_pass(problem: Problem, priority: np.ndarray, cost_to_go: np.ndarray |
                 price: np.ndarray | None, heads: np.ndarray, members: list[list[int]]) -> ListResult:
     """Place whole chains with the chain DP, chain heads taken from a ready list by ``priority``."""
     state = PartialSchedule(problem)
-    exec_, latency, inv_bw = problem.exec, problem.latency, problem.inv_bandwidth
+    exec_ = problem.exec
     for h in ready_order(problem, priority, heads=heads):
         chain = members[h]
         best_from: list[np.ndarray] = []
@@ -169,9 +169,8 @@ def _chain_pass(problem: Problem, priority: np.ndarray, cost_to_go: np.ndarray |
         for k, i in enumerate(chain):
             if k:
                 nbytes = problem.pred_bytes[i][0]
-                arrive = finish[:, None] + latency + nbytes * inv_bw  # [from w', to w]
-                best_from.append(np.argmin(arrive, axis=0))
-                reach = arrive.min(axis=0)
+                reach, came_from = problem.arrivals(finish, nbytes, argmin=True)  # min over w' -> w
+                best_from.append(came_from)
             finish = state.start_times(i, reach) + exec_[i]
             if price is not None:
                 finish = finish + price[i]

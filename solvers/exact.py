@@ -47,8 +47,9 @@ class _Search:
         self.p = problem
         self.n, self.W = problem.n, problem.n_workers
         self.exec = problem.exec.tolist()
-        self.latency = problem.latency.tolist()
-        self.inv_bw = problem.inv_bandwidth.tolist()
+        self.link_class = problem.link_class.tolist()
+        self.latency = problem.class_latency.tolist()  # between different workers, by link class
+        self.inv_bw = problem.class_inv_bandwidth.tolist()
         self.runnable = [np.flatnonzero(problem.runnable[i]).tolist() for i in range(self.n)]
         self.min_exec = problem.min_exec.tolist()
         # static bottom level at best speed, no transfers
@@ -58,13 +59,11 @@ class _Search:
         self.bottom = bottom
         self.pred_mask = [sum(1 << p for p in problem.preds[i]) for i in range(self.n)]
         self.succ_mask = [sum(1 << s for s in problem.succs[i]) for i in range(self.n)]
-        # workers interchangeable with an earlier one (same device, speed and links)
-        signature = []
-        for w in range(self.W):
-            others = [(round(self.latency[w][v], 12), round(self.inv_bw[w][v], 18)) for v in range(self.W) if v != w]
-            worker = problem.cluster.workers[w]
-            signature.append((worker.device, worker.speed, tuple(sorted(others))))
-        self.twin_of = [next(v for v in range(self.W) if signature[v] == signature[w]) for w in range(self.W)]
+        # workers interchangeable with an earlier one: same device and speed, and the same links to every other
+        # worker (the same link class)
+        first: dict[tuple, int] = {}
+        self.twin_of = [first.setdefault((wk.device, wk.speed, self.link_class[w]), w)
+                        for w, wk in enumerate(problem.cluster.workers)]
         self.node_limit = node_limit
         self.nodes = 0
         self.memo: dict[tuple, list[tuple[float, ...]]] = {}
@@ -84,6 +83,13 @@ class _Search:
             return False
         return True
 
+    def _arrival(self, finish: float, wp: int, w: int, nbytes: float) -> float:
+        """When ``nbytes`` that leave worker ``wp`` at ``finish`` are on worker ``w``."""
+        if wp == w:
+            return finish
+        c, d = self.link_class[wp], self.link_class[w]
+        return finish + self.latency[c][d] + nbytes * self.inv_bw[c][d]
+
     def _lower_bound(self, placed: int, finish: list[float], worker: list[int], avail: list[float],
                      last_start: float, span: float) -> float:
         bound = span
@@ -96,7 +102,7 @@ class _Search:
             for p, nbytes in zip(self.p.preds[t], self.p.pred_bytes[t]):
                 if placed >> p & 1:
                     wp, fp = worker[p], finish[p]
-                    arrive = min(fp + self.latency[wp][w] + nbytes * self.inv_bw[wp][w] for w in self.runnable[t])
+                    arrive = min(self._arrival(fp, wp, w, nbytes) for w in self.runnable[t])
                     ready = max(ready, arrive)
             bound = max(bound, ready + self.bottom[t])
         # remaining work must fit in the workers' free time after max(avail, last_start)
@@ -147,8 +153,7 @@ class _Search:
                     continue  # an identical, still empty worker comes first
                 ready = avail[w]
                 for p, nbytes in zip(self.p.preds[t], self.p.pred_bytes[t]):
-                    wp = worker[p]
-                    ready = max(ready, finish[p] + self.latency[wp][w] + nbytes * self.inv_bw[wp][w])
+                    ready = max(ready, self._arrival(finish[p], worker[p], w, nbytes))
                 if (ready, self.exec[t][w] > 0, t) < last:
                     continue  # keep appends in non-decreasing (start, has length, index) order
                 moves.append((ready + self.exec[t][w], ready, t, w))

@@ -75,8 +75,8 @@ def data_ready(problem: Problem, i: int, worker: np.ndarray, finish: np.ndarray,
     """
     ready = np.zeros(problem.n_workers) if out is None else out
     for p, nbytes in zip(problem.preds[i], problem.pred_bytes[i]):
-        wp = worker[p]
-        np.maximum(ready, finish[p] + problem.latency[wp] + nbytes * problem.inv_bandwidth[wp], out=ready)
+        latency, inv_bandwidth = problem.link_rows(worker[p])
+        np.maximum(ready, finish[p] + latency + nbytes * inv_bandwidth, out=ready)
     return ready
 
 

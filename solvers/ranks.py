@@ -107,8 +107,8 @@ def optimistic_cost_table(problem: Problem, comm: str = "mean") -> np.ndarray:
         for j, nbytes in zip(problem.succs[i], problem.succ_bytes[i]):
             value = oct_[j] + problem.exec[j]  # cost to go if the child runs on p'
             if exact:
-                # min over p' of value[p'] + comm(p -> p'); comm matrix is zero on the diagonal
-                step = (value[None, :] + problem.latency + nbytes * problem.inv_bandwidth).min(axis=1)
+                # min over p' of value[p'] + comm(p -> p') (links are symmetric: the arrival at p from any p')
+                step = problem.arrivals(value, nbytes)
             else:
                 step = np.minimum(value, value.min() + latency + nbytes * per_byte)
             np.maximum(row, step, out=row)

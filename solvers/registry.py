@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import numbers
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -23,7 +24,7 @@ from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 from hetflow.solvers.schedule import InvalidSchedule, Placement, Schedule
 from hetflow.taskgraph import Cluster, TaskGraph
-from hetflow.taskgraph.errors import InvalidInput
+from hetflow.taskgraph.errors import InvalidInput, brief
 
 __all__ = [
     "Solver",
@@ -36,15 +37,38 @@ __all__ = [
     "solver_names",
     "solver_capabilities",
     "check_solver_name",
+    "check_seed",
+    "MAX_SEED",
 ]
+
+MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is a 32-bit integer; NumPy's generators need seeds >= 0
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` if it is an integer from 0 to :data:`MAX_SEED`, else raise :class:`InvalidInput`.
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.InvalidInput: seed -1 must be an integer from 0 to 2147483647
+    """
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise InvalidInput(f"seed {brief(seed)} must be an integer from 0 to {MAX_SEED}")
+    return int(seed)
 
 
 class Solver(Protocol):
     """What :func:`register_solver` accepts: ``fn(problem, *, seed, **options) -> ListResult``.
 
-    The solver reads the dense arrays of ``problem`` (``problem.exec[i, w]`` is task ``i``'s run time on
-    worker ``w``, ``inf`` where it cannot run; ``problem.preds``, ``problem.pred_bytes``, ``problem.latency``,
-    ``problem.inv_bandwidth`` give the transfers) and returns a :class:`ListResult` indexed like
+    The solver reads the arrays of ``problem`` (``problem.exec[i, w]`` is task ``i``'s run time on worker
+    ``w``, ``inf`` where it cannot run; ``problem.preds`` and ``problem.pred_bytes`` the inputs;
+    ``problem.comm``, ``problem.link_rows`` and ``problem.arrivals`` the transfers, in memory linear in the
+    workers — the dense ``problem.latency`` and ``problem.inv_bandwidth`` tables are there too, but cost
+    ``O(W^2)``) and returns a :class:`ListResult` indexed like
     ``problem.tasks``: every task on a worker that can run it, starting after its inputs arrived, one task at a
     time per worker. Given the same problem and ``seed`` it should return the same plan. It must not modify
     ``problem``. Solver-specific keyword options follow ``seed``; ``meta`` (a JSON-able dict) ends up in
@@ -325,6 +349,7 @@ def run_solver(fn: Solver, graph: TaskGraph, cluster: Cluster, *, name: str | No
     hetflow.solvers.schedule.InvalidSchedule: solver 'lazy' left task 'a' unplaced (worker index -1, not one of 0..0)
     """
     name = name if name is not None else getattr(fn, "__name__", type(fn).__name__)
+    seed = check_seed(seed)
     graph.validate()
     t0 = time.perf_counter()
     problem = Problem(graph, cluster)

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hetflow.taskgraph import Cluster, TaskGraph
-from hetflow.taskgraph.errors import FormatError, InvalidInput
-from hetflow.taskgraph.io import read_json
+from hetflow.taskgraph.errors import FormatError, InvalidInput, brief
+from hetflow.taskgraph.graph import check_number
+from hetflow.taskgraph.io import check_task_id, read_json
 
 __all__ = ["Placement", "Schedule", "InvalidSchedule"]
 
@@ -161,24 +162,33 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
+        """The schedule in DESIGN.md's JSON form; every malformed part raises a one-line :class:`InvalidInput`."""
         if not isinstance(data, Mapping) or not isinstance(data.get("tasks"), list):
             raise FormatError("schedule JSON must be an object with a 'tasks' list")
         placements = []
         for i, row in enumerate(data["tasks"]):
-            try:
-                placements.append(Placement(row["task"], str(row["worker"]), float(row["start"]), float(row["finish"])))
-            except (KeyError, TypeError, ValueError) as e:
-                raise FormatError(f"schedule task #{i} needs task, worker, start and finish ({e})") from None
+            if not isinstance(row, Mapping) or not {"task", "worker", "start", "finish"} <= row.keys():
+                raise FormatError(f"schedule task #{i} needs task, worker, start and finish")
+            task = check_task_id(row["task"], f"schedule task #{i} has task")
+            if not isinstance(row["worker"], str):
+                raise FormatError(f"schedule task #{i} has worker {brief(row['worker'])}; it must be a worker name")
+            start, finish = (check_number(row[k], f"{k} of schedule task #{i}") for k in ("start", "finish"))
+            placements.append(Placement(task, row["worker"], start, finish))
+        meta = data.get("meta", {})
+        if not isinstance(meta, Mapping):
+            raise FormatError(f"schedule 'meta' must be an object, not {brief(meta)}")
         schedule = cls(
             placements,
             solver=str(data.get("solver", "unknown")),
-            plan_seconds=float(data.get("plan_seconds", 0.0)),
-            transferred_bytes=float(data.get("transferred_bytes", 0.0)),
-            meta=dict(data.get("meta", {})),
+            plan_seconds=check_number(data.get("plan_seconds", 0.0), "schedule plan_seconds"),
+            transferred_bytes=check_number(data.get("transferred_bytes", 0.0), "schedule transferred_bytes"),
+            meta=dict(meta),
         )
         stated = data.get("makespan")
-        if stated is not None and not math.isclose(float(stated), schedule.makespan, rel_tol=1e-9, abs_tol=1e-9):
-            raise FormatError(f"schedule makespan {stated} is not the last finish time {schedule.makespan}")
+        if stated is not None:
+            stated = check_number(stated, "schedule makespan")
+            if not math.isclose(stated, schedule.makespan, rel_tol=1e-9, abs_tol=1e-9):
+                raise FormatError(f"schedule makespan {stated} is not the last finish time {schedule.makespan}")
         return schedule
 
     def save(self, path: str) -> None:

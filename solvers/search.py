@@ -89,9 +89,9 @@ class Replay:
             self.finish[:] = prefix.result.finish
             prefix.avail_before(first, out=self.avail)
             made = float(prefix.running_max[first - 1])
-        makespan, replayed = self.kernel(order, worker, p.exec, p.latency, p.inv_bandwidth, self.indptr,
-                                         self.pred, self.pred_bytes, self.start, self.finish, self.avail, bound,
-                                         first, made)
+        makespan, replayed = self.kernel(order, worker, p.exec, p.link_class, p.class_latency, p.class_inv_bandwidth,
+                                         self.indptr, self.pred, self.pred_bytes, self.start, self.finish, self.avail,
+                                         bound, first, made)
         self.steps += replayed + CALL_STEPS  # plus the Python around each call
         return None if makespan < 0 else float(makespan)
 

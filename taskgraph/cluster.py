@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hetflow.taskgraph.errors import ClusterError, DeviceError, FormatError
-from hetflow.taskgraph.graph import TaskGraph, check_number
+from hetflow.taskgraph.errors import ClusterError, DeviceError, FormatError, brief
+from hetflow.taskgraph.graph import BANDWIDTH_RANGE, MAX_LATENCY, SPEED_RANGE, TaskGraph, check_number
 
 __all__ = ["Worker", "Cluster", "check_runnable", "natural_key"]
 
@@ -93,9 +93,12 @@ class Cluster:
         latency: float = 0.0,
         links: Iterable[Link | Mapping[str, Any]] = (),
     ):
+        for what, items in (("workers", workers), ("links", links)):
+            if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+                raise ClusterError(f"cluster {what} must be a list, not {brief(items)}")
         self.workers: tuple[Worker, ...] = tuple(_worker(w) for w in workers)
-        self.bandwidth = check_number(bandwidth, "cluster bandwidth", positive=True)
-        self.latency = check_number(latency, "cluster latency")
+        self.bandwidth = _bandwidth(bandwidth, "cluster bandwidth")
+        self.latency = check_number(latency, "cluster latency", high=MAX_LATENCY)
         if not self.workers:
             raise ClusterError("the cluster has no workers")
         self.index: dict[str, int] = {}
@@ -132,6 +135,66 @@ class Cluster:
         if link is None:
             return self.bandwidth, self.latency
         return link.bandwidth, link.latency
+
+    def link_classes(self) -> tuple[list[int], dict[tuple[int, int], tuple[float, float]]]:
+        """Group workers whose links to every other worker are the same; the network by exception.
+
+        Two workers ``a`` and ``b`` share a class when ``link(a, v) == link(b, v)`` for every other worker
+        ``v``. Then all pairs inside a class have one ``(bandwidth, latency)`` and all pairs across two
+        classes another, so a ``classes x classes`` table describes the whole network; these classes are
+        the coarsest grouping that allows it. Listed links equal to the defaults count as absent.
+
+        Returns
+        -------
+        classes : list of int
+            Class of each worker (in ``workers`` order), numbered by first worker.
+        links : dict
+            ``(class_a, class_b) -> (bandwidth, latency)`` (both orders) where a transfer between a worker
+            of ``class_a`` and a *different* worker of ``class_b`` does not use the defaults.
+
+        Time and memory are ``O(workers + links)``: without links every worker is in class 0.
+
+        Examples
+        --------
+        >>> c = Cluster.local(gpus=2, cpus=2)
+        >>> c.link_classes()
+        ([0, 0, 0, 0], {})
+        >>> nvlink = {"a": "gpu0", "b": "gpu1", "bandwidth": 5e10}
+        >>> Cluster(c.workers, links=[nvlink]).link_classes()
+        ([0, 0, 1, 1], {(0, 0): (50000000000.0, 0.0)})
+        """
+        W, default = len(self.workers), (self.bandwidth, self.latency)
+        linked: list[dict[int, tuple[float, float]]] = [{} for _ in range(W)]
+        for lk in self.links.values():
+            a, b, value = self.index[lk.a], self.index[lk.b], (lk.bandwidth, lk.latency)
+            if a != b and value != default:
+                linked[a][b] = linked[b][a] = value
+        parent = list(range(W))
+
+        def root(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = x = parent[parent[x]]
+            return x
+
+        first: dict[frozenset, int] = {}  # workers with the same listed links: not linked to each other
+        for w in range(W):
+            parent[w] = first.setdefault(frozenset(linked[w].items()), w)
+        # workers linked to each other, with the same links to everyone else (a hash sum filters the pairs)
+        sums = [sum(hash(item) for item in row.items()) for row in linked]
+        for a in range(W):
+            for b, value in linked[a].items():
+                if b < a or sums[a] - hash((b, value)) != sums[b] - hash((a, value)) or root(a) == root(b):
+                    continue
+                row_a, row_b = linked[a], linked[b]
+                if len(row_a) == len(row_b) and all(v == b or row_b.get(v) == x for v, x in row_a.items()):
+                    parent[root(b)] = root(a)
+        number: dict[int, int] = {}
+        classes = [number.setdefault(root(w), len(number)) for w in range(W)]
+        links = {}
+        for a in range(W):
+            for b, value in linked[a].items():
+                links[classes[a], classes[b]] = value
+        return classes, links
 
     def comm_time(self, a: str, b: str, nbytes: float) -> float:
         """Seconds to move ``nbytes`` from worker ``a`` to worker ``b`` (0 on the same worker)."""
@@ -208,11 +271,14 @@ class Cluster:
             raise FormatError("cluster JSON must be an object with a 'workers' list")
         if not isinstance(data["workers"], list):
             raise FormatError("cluster 'workers' must be a list")
+        links = data.get("links")
+        if links is not None and not isinstance(links, list):
+            raise FormatError(f"cluster 'links' must be a list, not {brief(links)}")
         return cls(
             data["workers"],
             bandwidth=data.get("bandwidth", 1e9),
             latency=data.get("latency", 0.0),
-            links=data.get("links") or (),
+            links=links or (),
         )
 
     def save(self, path: str) -> None:
@@ -234,12 +300,18 @@ def _worker(raw: Worker | Mapping[str, Any]) -> Worker:
             raise ClusterError(f"worker {dict(raw)!r} needs a 'name' and a 'device'")
         name, device, speed = raw["name"], raw["device"], raw.get("speed", 1.0)
     else:
-        raise ClusterError(f"worker {raw!r} must be an object with name, device and speed")
+        raise ClusterError(f"worker {brief(raw)} must be an object with name, device and speed")
     if not isinstance(name, str) or not name:
-        raise ClusterError(f"worker name {name!r} must be a non-empty string")
+        raise ClusterError(f"worker name {brief(name)} must be a non-empty string")
     if not isinstance(device, str) or not device:
-        raise ClusterError(f"worker {name!r} has device class {device!r}; it must be a non-empty string")
-    return Worker(name, device, check_number(speed, f"speed of worker {name!r}", positive=True))
+        raise ClusterError(f"worker {name!r} has device class {brief(device)}; it must be a non-empty string")
+    low, high = SPEED_RANGE
+    return Worker(name, device, check_number(speed, f"speed of worker {name!r}", positive=True, low=low, high=high))
+
+
+def _bandwidth(value: Any, what: str) -> float:
+    low, high = BANDWIDTH_RANGE
+    return check_number(value, what, positive=True, low=low, high=high)
 
 
 def _link(raw: Link | Mapping[str, Any], default_latency: float) -> Link:
@@ -248,14 +320,19 @@ def _link(raw: Link | Mapping[str, Any], default_latency: float) -> Link:
         try:
             a, b, bandwidth = raw["a"], raw["b"], raw["bandwidth"]
         except KeyError as missing:
-            raise ClusterError(f"link {dict(raw)!r} is missing {missing}") from None
+            raise ClusterError(f"link {brief(dict(raw))} is missing {missing}") from None
         raw = Link(a, b, bandwidth, raw.get("latency", default_latency))
+    elif not isinstance(raw, Link):
+        raise ClusterError(f"link {brief(raw)} must be an object with a, b, bandwidth and latency")
+    for end in (raw.a, raw.b):
+        if not isinstance(end, str):
+            raise ClusterError(f"link end {brief(end)} must be a worker name")
     what = f"link {raw.a!r} - {raw.b!r}"
     return Link(
         raw.a,
         raw.b,
-        check_number(raw.bandwidth, f"bandwidth of {what}", positive=True),
-        check_number(raw.latency, f"latency of {what}"),
+        _bandwidth(raw.bandwidth, f"bandwidth of {what}"),
+        check_number(raw.latency, f"latency of {what}", high=MAX_LATENCY),
     )
 
 

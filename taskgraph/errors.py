@@ -6,6 +6,7 @@ Every error carries a one-line message naming the problem, so the CLI can print 
 from __future__ import annotations
 
 __all__ = [
+    "brief",
     "InvalidInput",
     "CycleError",
     "CostError",
@@ -15,8 +16,29 @@ __all__ = [
 ]
 
 
+MAX_MESSAGE = 400  # characters; a value quoted from an untrusted file can be any size
+
+
+def brief(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for quoting untrusted values in a one-line message.
+
+    Examples
+    --------
+    >>> brief("a" * 100, limit=10)
+    "'aaaaaaaa...(102 characters)"
+    >>> brief([1, 2])
+    '[1, 2]'
+    """
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # deeply nested, or an int too long for str()
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[: limit - 1]}...({len(text)} characters)"
+
+
 class InvalidInput(ValueError):
-    """Base class of every bad-input error in hetflow (a ``ValueError``); the message is one line.
+    """Base class of every bad-input error in hetflow (a ``ValueError``); the message is one line (whitespace
+    collapsed) of at most ``MAX_MESSAGE`` characters.
 
     Examples
     --------
@@ -31,7 +53,10 @@ class InvalidInput(ValueError):
     """
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        text = " ".join(str(message).split())
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 3] + "..."
+        super().__init__(text)
 
 
 class CycleError(InvalidInput):

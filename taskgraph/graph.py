@@ -12,21 +12,39 @@ The graph is a thin, validated view over a :class:`networkx.DiGraph` (``TaskGrap
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
 import networkx as nx
-from hetflow.taskgraph.errors import CostError, CycleError, DeviceError, FormatError
+from hetflow.taskgraph.errors import CostError, CycleError, DeviceError, FormatError, brief
 
-__all__ = ["TaskGraph", "check_number"]
+__all__ = ["TaskGraph", "check_number", "MAX_COST", "MAX_BYTES", "SPEED_RANGE", "BANDWIDTH_RANGE", "MAX_LATENCY"]
 
 Task = Hashable
 
 
-def check_number(value: Any, what: str, *, positive: bool = False) -> float:
-    """Return ``value`` as a float, or raise :class:`CostError` if it is not a finite, non-negative number.
+# Ranges of the numbers a graph or a cluster may hold. Every built-in solver, the lower bounds and the
+# compiled replay are tested at both ends of each (tests/test_input_contract.py). The binding limits: HiGHS
+# treats LP coefficients >= 1e15 as infinite (the lower bound and the DP's work prices solve an LP over the
+# costs at speed 1), and ``cost / speed`` and ``bytes / bandwidth`` must stay finite floats with room left
+# for sums along paths. Zero is allowed for costs, bytes and latencies.
+MAX_COST = 1e12  # seconds of work at speed 1 (about 31,700 years)
+MAX_BYTES = 1e18  # bytes on one edge (1 EB)
+SPEED_RANGE = (1e-6, 1e6)  # relative worker speed
+BANDWIDTH_RANGE = (1e-6, 1e18)  # bytes per second
+MAX_LATENCY = 1e12  # seconds
+
+
+def check_number(value: Any, what: str, *, positive: bool = False, low: float | None = None,
+                 high: float | None = None) -> float:
+    """Return ``value`` as a float, or raise :class:`CostError` if it is not a finite number in range.
+
+    ``value`` must be a real number (``int``, ``float`` or a NumPy number; not a ``bool`` or a string),
+    ``>= 0``, ``> 0`` with ``positive``, at least ``low`` (when given and the value is not 0, or always
+    with ``positive``) and at most ``high``.
 
     Examples
     --------
@@ -36,17 +54,33 @@ def check_number(value: Any, what: str, *, positive: bool = False) -> float:
     Traceback (most recent call last):
     ...
     hetflow.taskgraph.errors.CostError: cost of task 'a' is nan; it must be a finite number >= 0
+    >>> check_number(True, "cost of task 'a'")
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.CostError: cost of task 'a' is True; it must be a number, not a boolean
+    >>> check_number(1e-9, "speed of worker 'w'", positive=True, low=1e-6, high=1e6)
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.CostError: speed of worker 'w' is 1e-09; it must be between 1e-06 and 1e+06
     """
     bound = "> 0" if positive else ">= 0"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise CostError(f"{what} is {value!r}; it must be a finite number {bound}") from None
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise CostError(f"{what} is {value!r}; it must be a finite number {bound}")
-    return value
+    if isinstance(value, bool):
+        raise CostError(f"{what} is {value!r}; it must be a number, not a boolean")
+    if not isinstance(value, numbers.Real):
+        raise CostError(f"{what} is {brief(value)}; it must be a finite number {bound}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        raise CostError(f"{what} is an integer of about {int(value).bit_length() * 0.30103:.0f} digits; "
+                        "it is too large") from None
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise CostError(f"{what} is {number!r}; it must be a finite number {bound}")
+    too_small = low is not None and number < low and (positive or number != 0)
+    if too_small or (high is not None and number > high):
+        zero = "" if positive or low is None else "0 or "
+        limits = f"between {zero}{low:g} and {high:g}" if low is not None else f"at most {high:g}"
+        raise CostError(f"{what} is {number!r}; it must be {limits}")
+    return number
 
 
 class TaskGraph:
@@ -128,10 +162,10 @@ class TaskGraph:
             for device, seconds in cost.items():
                 if not isinstance(device, str) or not device:
                     raise DeviceError(f"task {t!r} names device class {device!r}; it must be a non-empty string")
-                clean[device] = check_number(seconds, f"cost of task {t!r} on {device!r}")
+                clean[device] = check_number(seconds, f"cost of task {t!r} on {device!r}", high=MAX_COST)
             data["cost"] = clean
         for u, v, data in G.edges(data=True):
-            data["bytes"] = check_number(data.get("bytes", 0.0), f"bytes on edge {u!r} -> {v!r}")
+            data["bytes"] = check_number(data.get("bytes", 0.0), f"bytes on edge {u!r} -> {v!r}", high=MAX_BYTES)
         self._invalidate()
         if not nx.is_directed_acyclic_graph(G):
             cycle = nx.find_cycle(G)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from hetflow.taskgraph.errors import FormatError
+from hetflow.taskgraph.errors import FormatError, brief
 from hetflow.taskgraph.graph import TaskGraph
 
-__all__ = ["read_json", "graph_to_dict", "graph_from_dict", "load_graph", "save_graph"]
+__all__ = ["read_json", "graph_to_dict", "graph_from_dict", "load_graph", "save_graph", "check_task_id"]
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
     """Parse a JSON file, turning every failure into a one-line :class:`FormatError`.
+
+    Besides syntax errors that covers nesting too deep for the parser and integer literals longer than
+    Python's limit for converting digits (4,300 by default).
 
     Examples
     --------
@@ -31,7 +35,9 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         raise FormatError(f"cannot read {what} {str(path)!r}: {e.strerror or e}") from None
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except RecursionError:
+        raise FormatError(f"{what} {str(path)!r} is nested too deeply to read") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, too many digits in an integer literal
         raise FormatError(f"{what} {str(path)!r} is not valid JSON: {e}") from None
 
 
@@ -51,43 +57,77 @@ def graph_to_dict(graph: TaskGraph) -> dict[str, Any]:
 def graph_from_dict(data: Mapping[str, Any]) -> TaskGraph:
     """Build and validate a :class:`TaskGraph` from node-link data (``"edges"``, or the older ``"links"``).
 
+    Raises :class:`FormatError` for anything networkx would read differently from what the file says: a
+    task id that is not a string or a number (``null``, ``true``, a list), two nodes with equal ids
+    (``1`` and ``1.0`` are equal), an edge listed twice, or a part of the wrong type.
+
     Examples
     --------
     >>> g = graph_from_dict({"nodes": [{"id": "a", "cost": {"cpu": 1.0}}, {"id": "b", "cost": {"gpu": 2.0}}],
     ...                      "edges": [{"source": "a", "target": "b", "bytes": 10}]})
     >>> g.tasks, g.bytes("a", "b")
     (['a', 'b'], 10.0)
+    >>> graph_from_dict({"nodes": [{"id": 1, "cost": {"cpu": 1}}, {"id": 1.0, "cost": {"cpu": 2}}]})
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.FormatError: nodes #0 and #1 of the task graph have the same id 1.0
     """
     if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), list):
         raise FormatError("task graph JSON must be an object with a 'nodes' list")
     edges_key = "edges" if "edges" in data or "links" not in data else "links"
     data = {"directed": True, "multigraph": False, "graph": {}, edges_key: [], **data}
-    if not data["directed"] or data["multigraph"]:
+    if data["directed"] is not True or data["multigraph"] is not False:
         raise FormatError("task graph JSON must be directed and not a multigraph")
+    if not isinstance(data["graph"], Mapping):
+        raise FormatError(f"'graph' of the task graph JSON must be an object, not {brief(data['graph'])}")
+    if not isinstance(data[edges_key], list):
+        raise FormatError(f"'{edges_key}' of the task graph JSON must be a list, not {brief(data[edges_key])}")
+    first: dict[Any, int] = {}
     for i, node in enumerate(data["nodes"]):
         if not isinstance(node, Mapping) or "id" not in node:
             raise FormatError(f"node #{i} of the task graph has no 'id'")
+        tid = check_task_id(node["id"], f"node #{i} of the task graph has id")
+        if tid in first:
+            raise FormatError(f"nodes #{first[tid]} and #{i} of the task graph have the same id {brief(tid)}")
+        first[tid] = i
+    seen: set[tuple[Any, Any]] = set()
     for i, edge in enumerate(data[edges_key]):
         if not isinstance(edge, Mapping) or "source" not in edge or "target" not in edge:
             raise FormatError(f"edge #{i} of the task graph needs 'source' and 'target'")
-    ids = {_hashable(node["id"]) for node in data["nodes"]}
-    for edge in data[edges_key]:
-        for end in ("source", "target"):
-            if _hashable(edge[end]) not in ids:
-                raise FormatError(f"edge {edge['source']!r} -> {edge['target']!r} names unknown task {edge[end]!r}")
+        ends = tuple(check_task_id(edge[k], f"edge #{i} of the task graph names {k}") for k in ("source", "target"))
+        for end in ends:
+            if end not in first:
+                raise FormatError(f"edge {brief(ends[0])} -> {brief(ends[1])} names unknown task {brief(end)}")
+        if ends in seen:
+            raise FormatError(f"edge {brief(ends[0])} -> {brief(ends[1])} appears twice in the task graph")
+        seen.add(ends)
     try:
         G = nx.node_link_graph(data, edges=edges_key)
-    except (KeyError, TypeError, nx.NetworkXError) as e:
+    except (KeyError, TypeError, ValueError, nx.NetworkXError) as e:
         raise FormatError(f"task graph JSON is malformed: {e}") from None
     return TaskGraph(G)
 
 
-def _hashable(node_id: Any) -> Any:
-    try:
-        hash(node_id)
-    except TypeError:
-        raise FormatError(f"task id {node_id!r} must be a string or a number") from None
-    return node_id
+def check_task_id(value: Any, what: str) -> str | int | float:
+    """Return ``value`` if it can be a task id read from a file, else raise :class:`FormatError` (``what`` starts
+    the message).
+
+    A task id is a string, an integer or a finite float; ``true``, ``null``, NaN and containers are refused
+    (networkx would merge ``true`` with ``1``, or fail later).
+
+    Examples
+    --------
+    >>> check_task_id("pre0", "node #0 has id")
+    'pre0'
+    >>> check_task_id(None, "node #0 has id")
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.FormatError: node #0 has id None; a task id must be a string or a number
+    """
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, str) or (number and (not isinstance(value, float) or math.isfinite(value))):
+        return value
+    raise FormatError(f"{what} {brief(value)}; a task id must be a string or a number")
 
 
 def load_graph(path: str | Path) -> TaskGraph:

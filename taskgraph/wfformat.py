@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from hetflow.taskgraph.errors import FormatError, InvalidInput
-from hetflow.taskgraph.graph import TaskGraph, check_number
+from hetflow.taskgraph.errors import FormatError, InvalidInput, brief
+from hetflow.taskgraph.graph import MAX_BYTES, MAX_COST, TaskGraph, check_number
 from hetflow.taskgraph.io import read_json
 
 __all__ = ["graph_from_wfformat", "load_wfformat", "generate_wfcommons", "WFCOMMONS_RECIPES"]
@@ -155,27 +155,28 @@ def _parse_spec(wf: Mapping[str, Any]) -> _Parsed:
     for i, run in enumerate(execution["tasks"]):
         if not isinstance(run, Mapping) or "id" not in run:
             raise FormatError(f"workflow.execution.tasks[{i}] has no 'id'")
-        runs[str(run["id"])] = run
+        runs[_task_id(run["id"], i, "workflow.execution.tasks")] = run
 
     sizes = {}
     for i, f in enumerate(_list(spec, "files", "workflow.specification")):
         if not isinstance(f, Mapping) or "id" not in f:
             raise FormatError(f"workflow.specification.files[{i}] has no 'id'")
+        fid = _file_id(f["id"], f"workflow.specification.files[{i}]")
         if "sizeInBytes" not in f:
-            raise FormatError(f"file {f['id']!r} in workflow.specification.files has no 'sizeInBytes'")
-        sizes[f["id"]] = check_number(f["sizeInBytes"], f"size of file {f['id']!r}")
+            raise FormatError(f"file {fid!r} in workflow.specification.files has no 'sizeInBytes'")
+        sizes[fid] = check_number(f["sizeInBytes"], f"size of file {fid!r}", high=MAX_BYTES)
 
     tasks, reads, writes, declared = {}, {}, {}, []
     for i, t in enumerate(spec["tasks"]):
         if not isinstance(t, Mapping) or "id" not in t:
             raise FormatError(f"workflow.specification.tasks[{i}] has no 'id'")
-        tid = _task_id(t["id"], i)
+        tid = _task_id(t["id"], i, "workflow.specification.tasks")
         if tid in tasks:
             raise FormatError(f"task id {tid!r} appears twice in workflow.specification.tasks")
         run = runs.get(tid)
         if run is None or "runtimeInSeconds" not in run:
             raise FormatError(f"task {tid!r} has no 'runtimeInSeconds' in workflow.execution.tasks")
-        runtime = check_number(run["runtimeInSeconds"], f"runtimeInSeconds of task {tid!r}")
+        runtime = check_number(run["runtimeInSeconds"], f"runtimeInSeconds of task {tid!r}", high=MAX_COST)
         name = t.get("name")
         program = run["command"].get("program") if isinstance(run.get("command"), Mapping) else None
         kind = t.get("category") or (name if name and name != tid else None) or program or _strip_id(tid)
@@ -196,28 +197,28 @@ def _parse_flat(wf: Mapping[str, Any]) -> _Parsed:
         if not isinstance(t, Mapping) or ("name" not in t and "id" not in t):
             raise FormatError(f"workflow.{key}[{i}] has no 'name'")
         # Up to 1.4 tasks refer to each other by name; accept ids too.
-        tid = _task_id(t.get("name", t.get("id")), i)
+        tid = _task_id(t.get("name", t.get("id")), i, f"workflow.{key}")
         if tid in tasks:
             raise FormatError(f"task name {tid!r} appears twice in workflow.{key}")
         runtime = t.get("runtimeInSeconds", t.get("runtime"))
         if runtime is None:
             raise FormatError(f"task {tid!r} has no 'runtimeInSeconds' (or 'runtime')")
         kind = t.get("category") or _strip_id(tid)
-        tasks[tid] = (check_number(runtime, f"runtime of task {tid!r}"), str(kind))
+        tasks[tid] = (check_number(runtime, f"runtime of task {tid!r}", high=MAX_COST), str(kind))
         reads[tid], writes[tid] = set(), set()
         for j, f in enumerate(_list(t, "files", f"task {tid!r}")):
             if not isinstance(f, Mapping) or "name" not in f:
                 raise FormatError(f"file #{j} of task {tid!r} has no 'name'")
-            fid = str(f.get("path", "")) + str(f["name"])
+            fid = str(f.get("path", "")) + _file_id(f["name"], f"file #{j} of task {tid!r}")
             size = f.get("sizeInBytes", f.get("size"))
             if size is None:
                 raise FormatError(f"file {fid!r} of task {tid!r} has no 'sizeInBytes' (or 'size')")
-            sizes.setdefault(fid, check_number(size, f"size of file {fid!r}"))
+            sizes.setdefault(fid, check_number(size, f"size of file {fid!r}", high=MAX_BYTES))
             (reads if str(f.get("link", "")).lower() == "input" else writes)[tid].add(fid)
         declared.append((tid, _list(t, "parents", f"task {tid!r}"), _list(t, "children", f"task {tid!r}")))
         refs[tid] = tid
         if "id" in t and "name" in t:
-            refs.setdefault(str(t["id"]), tid)
+            refs.setdefault(_task_id(t["id"], i, f"workflow.{key}"), tid)
     return tasks, _edges(declared, refs), reads, writes, sizes
 
 
@@ -226,6 +227,8 @@ def _edges(declared: Iterable[tuple[str, list, list]], refs: Mapping[str, str]) 
     edges: dict[tuple[str, str], None] = {}
     for tid, parents, children in declared:
         for ref, link in [(p, "parent") for p in parents] + [(c, "child") for c in children]:
+            if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+                raise FormatError(f"task {tid!r} names {link} task {brief(ref)}; task ids must be strings")
             other = refs.get(str(ref))
             if other is None:
                 raise FormatError(f"task {tid!r} names unknown {link} task {ref!r}")
@@ -243,16 +246,19 @@ def _list(obj: Mapping[str, Any], key: str, where: str) -> list:
 
 
 def _file_ids(task: Mapping[str, Any], key: str, tid: str) -> set:
-    ids = _list(task, key, f"task {tid!r}")
-    for fid in ids:
-        if not isinstance(fid, (str, int)):
-            raise FormatError(f"'{key}' of task {tid!r} lists {fid!r}; file ids must be strings")
-    return set(ids)
+    return {_file_id(fid, f"'{key}' of task {tid!r}") for fid in _list(task, key, f"task {tid!r}")}
 
 
-def _task_id(value: Any, index: int) -> str:
+def _file_id(value: Any, where: str) -> str:
+    """A file id (a string; integers are read as their decimal string)."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise FormatError(f"{where} has file id {brief(value)}; file ids must be strings")
+    return str(value)
+
+
+def _task_id(value: Any, index: int, where: str = "workflow tasks") -> str:
     if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
-        raise FormatError(f"task #{index} has id {value!r}; it must be a non-empty string")
+        raise FormatError(f"task #{index} of {where} has id {brief(value)}; it must be a non-empty string")
     return str(value)
 
 

@@ -150,4 +150,6 @@ def test_several_table_sinks_get_a_file_each(tmp_path: Path):
     paths = write_outputs(record, tmp_path)
     assert Path(paths["table:x/1"]).name == "results-x_1.parquet" and Path(paths["table:y"]).exists()
     entries = dict(json.loads(Path(paths["results"]).read_text())["results"])
-    assert entries["z"] == 7 and entries["w"] == "array([0, 1])" and entries["y"]["parquet"] == "results-y.parquet"
+    assert entries["z"] == 7 and entries["y"]["parquet"] == "results-y.parquet"
+    assert entries["w"]["$file"] == "results/003-w.npy"  # not JSON: a file of its own (results_io), not its repr
+    assert np.load(tmp_path / entries["w"]["$file"]).tolist() == [0, 1]

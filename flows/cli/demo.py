@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out-dir", default=argparse.SUPPRESS, help=f"output directory (default {DEMO_OUT_DIR})")
     p.add_argument("--retries", type=int, default=argparse.SUPPRESS,
                    help=f"re-runs of a failing task (default {DEFAULTS.retries})")
+    p.add_argument("--host", default=argparse.SUPPRESS,
+                   help="interface the embedded cluster listens on (default 127.0.0.1; 0.0.0.0: all)")
     p.set_defaults(func=run)
     return p
 

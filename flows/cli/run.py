@@ -58,6 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--out-dir", help="write schedule.json, timeline.csv, results.json, summary.md, gantt.png")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                    help="no Dask dashboard (none started, no link printed)")
+    p.add_argument("--host", help="interface the embedded cluster listens on (default 127.0.0.1; 0.0.0.0: all)")
     p.add_argument("--no-artifacts", dest="artifacts", action="store_false",
                    help="do not publish the summary as Prefect artifacts")
     p.add_argument("--cost-store",
@@ -73,13 +74,12 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~hetflow.flows.orchestration.flow.run_plan` for ``args`` (inputs read,
     options validated)."""
     options = run_options(args)
-    return {
-        "graph": load_graph(args.graph),
-        "schedule": Schedule.load(args.schedule) if args.schedule else None,
-        "cluster": Cluster.load(args.cluster) if args.cluster else None,
-        "address": args.address,
-        "options": options,
-    }
+    graph = load_graph(args.graph)
+    cluster = Cluster.load(args.cluster) if args.cluster else None
+    schedule = Schedule.load(args.schedule) if args.schedule else None
+    if schedule is not None and cluster is not None:  # checked before Prefect starts; with --address the
+        schedule.validate(graph, cluster)  # workers are known only once connected (the flow checks it then)
+    return {"graph": graph, "schedule": schedule, "cluster": cluster, "address": args.address, "options": options}
 
 
 def run(args: argparse.Namespace) -> int:

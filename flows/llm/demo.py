@@ -333,7 +333,7 @@ def run_demo(
         shape = Cluster.local(gpus=gpus, cpus=cpus)
         session = open_session(None if (address or client) else shape, address, client=client,
                                dashboard_address=":0" if options.dashboard else None,
-                               timeout=options.connect_timeout)  # fmt: skip
+                               timeout=options.connect_timeout, host=options.host)  # fmt: skip
         try:
             names = session.cluster.names
             bar.update(step, description=f"Dask cluster: {len(names)} workers", total=1, completed=1,

@@ -61,7 +61,8 @@ def _with_learned_costs(graph: TaskGraph, store: CostStore | None, cluster: Clus
 def setup_cluster(cluster: Cluster | None, address: str | None, client: Any, options: RunOptions) -> DaskSession:
     dashboard_address = ":0" if options.dashboard else None
     session = open_session(
-        cluster, address, client=client, dashboard_address=dashboard_address, timeout=options.connect_timeout
+        cluster, address, client=client, dashboard_address=dashboard_address, timeout=options.connect_timeout,
+        host=options.host,
     )
     where = "embedded cluster" if session.local_cluster is not None else (address or "given client")
     get_run_logger().info(f"Dask {where}: {len(session.cluster)} planned workers {session.cluster.names}")

@@ -5,9 +5,10 @@
 
 * ``schedule.json`` — the plan (DESIGN.md's schedule format);
 * ``timeline.csv`` — one row per task, planned vs actual (:func:`hetflow.flows.runtime.timeline.timeline_frame`);
-* ``results.json`` — the merge digest and each sink's result (JSON, else its ``repr``); a sink whose result
-  is a pandas DataFrame is written as ``results.parquet`` (``results-<sink>.parquet`` when there are several)
-  and named in ``results.json``;
+* ``results.json`` — the merge digest and each sink's result; a sink whose result is a pandas DataFrame is
+  written as ``results.parquet`` (``results-<sink>.parquet`` when there are several) and named in
+  ``results.json``; other results over 1 MiB or not JSON go to ``results/<i>-<sink>.<ext>`` (npy, bin, txt,
+  json, ...; :func:`hetflow.flows.runtime.results_io.result_entry`) and are referenced there;
 * ``summary.md`` — headline numbers, per-worker load, tasks per kind and worker, re-plans;
 * ``gantt.png`` and ``gantt.html`` — the planned-vs-actual chart (:func:`hetflow.solvers.charts.gantt_compare`;
   the HTML one is interactive).
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from hetflow.flows.runtime.digest import update_digest
+from hetflow.flows.runtime.results_io import result_entry
 from hetflow.flows.runtime.timeline import kind_worker_table, run_chart, summary_markdown, worker_table
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster
@@ -118,19 +121,12 @@ class RunRecord:
 
 
 def merge_digest(results: dict[Hashable, Any]) -> str:
-    """Deterministic hash of ``(sink, repr(result))`` pairs in merge order."""
+    """Content hash of the ``(sink, result)`` pairs in merge order (:mod:`hetflow.flows.runtime.digest`)."""
     h = hashlib.sha256()
     for k, v in results.items():
-        h.update(repr((k, v)).encode())
+        update_digest(h, k)
+        update_digest(h, v)
     return h.hexdigest()[:16]
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _file_safe(name: Hashable) -> str:
@@ -151,14 +147,14 @@ def write_outputs(record: RunRecord, out_dir: str | Path) -> dict[str, str]:
 
     tables = [s for s, v in record.results.items() if isinstance(v, pd.DataFrame)]
     entries = []
-    for sink, value in record.results.items():
+    for i, (sink, value) in enumerate(record.results.items()):
         if sink in tables:
             one = len(tables) == 1
             name = "results.parquet" if one else f"results-{_file_safe(sink)}.parquet"
             value.to_parquet(out / name, index=False)
             paths["table" if one else f"table:{sink}"] = out / name
             value = {"parquet": name, "rows": len(value)}
-        entries.append([str(sink), _jsonable(value)])
+        entries.append([str(sink), result_entry(value, out, f"{i:03d}-{_file_safe(sink)[:60]}")])
     paths["results"] = out / "results.json"
     paths["results"].write_text(json.dumps({"digest": record.digest, "results": entries}, indent=1) + "\n")
 

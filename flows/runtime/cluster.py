@@ -5,6 +5,10 @@ The embedded cluster has one Dask worker *process* per planned worker (so a work
 pid), named like the planned worker, with ``nthreads=1`` and the device class as a Dask resource
 (``GPU=1`` for ``gpu`` workers, ``CPU=1`` for ``cpu`` ones; ``SPEED=s`` when the speed is not 1). That is
 exactly what :func:`hetflow.taskgraph.dask_convert.cluster_from_dask` reads back, so discovery round-trips.
+
+Every server of the embedded cluster — the scheduler, each nanny and worker, and their HTTP servers (the
+dashboard, or ``/health`` and ``/metrics`` without it) — listens on ``host``, the loopback interface
+``127.0.0.1`` unless the caller names another (``hetflow run --host 0.0.0.0`` exposes them on every interface).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from hetflow.taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlo
 from hetflow.taskgraph.errors import ClusterError
 
 __all__ = [
+    "LOOPBACK",
+    "bind_address",
     "worker_resources",
     "start_local_cluster",
     "DaskSession",
@@ -30,6 +36,25 @@ __all__ = [
     "slot_map",
     "worker_pids",
 ]
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def bind_address(address: str | None, host: str) -> str:
+    """``address`` with ``host`` filled in when it names only a port (``":0"``, ``":8787"``; ``None`` is ``":0"``).
+
+    Dask would listen on every interface for an address without a host.
+
+    Examples
+    --------
+    >>> bind_address(":0", "127.0.0.1"), bind_address(None, "127.0.0.1"), bind_address("0.0.0.0:8787", "127.0.0.1")
+    ('127.0.0.1:0', '127.0.0.1:0', '0.0.0.0:8787')
+    """
+    text = ":0" if address is None else str(address)
+    if text.startswith(":") or text.isdigit():
+        return f"{host}:{int(text.lstrip(':') or 0)}"
+    return text
 
 
 def worker_resources(device: str, speed: float = 1.0) -> dict[str, float]:
@@ -45,7 +70,7 @@ def start_local_cluster(
     *,
     processes: bool = True,
     dashboard_address: str | None = ":0",
-    host: str = "127.0.0.1",
+    host: str = LOOPBACK,
     silence_logs: int | bool = logging.ERROR,
     worker_options: dict[str, Any] | None = None,
 ) -> Any:
@@ -59,9 +84,11 @@ def start_local_cluster(
         One process per worker (``Nanny``) — needed to kill a worker by pid. False runs threads in this
         process (faster to start, for small tests).
     dashboard_address : str or None
-        Where the Bokeh dashboard listens (``":0"``: a free port; ``None``: no dashboard).
+        Where the Bokeh dashboard listens (``":0"``: a free port on ``host``; ``None``: no dashboard, the
+        scheduler's HTTP server still serves ``/health`` and ``/metrics`` on a free port of ``host``).
     host : str
-        Interface for the scheduler and workers.
+        Interface (IPv4 address or host name) every server listens on: the scheduler, the nannies, the
+        workers and their HTTP servers. Loopback by default; ``"0.0.0.0"`` exposes them on every interface.
     silence_logs : int or bool
         Log level for Dask's loggers (``False`` leaves them alone).
     worker_options : dict, optional
@@ -72,7 +99,8 @@ def start_local_cluster(
     distributed.SpecCluster
         Use as a context manager or call ``close()``.
     """
-    scheduler_options: dict[str, Any] = {"host": host, "port": 0, "dashboard_address": dashboard_address or ":0"}
+    http = bind_address(dashboard_address, host)
+    scheduler_options: dict[str, Any] = {"host": host, "port": 0, "dashboard_address": http}
     if dashboard_address is None:  # the HTTP server (health, metrics) still runs, on a free port
         scheduler_options["dashboard"] = False
     workers = {}
@@ -82,6 +110,7 @@ def start_local_cluster(
             "nthreads": 1,
             "resources": worker_resources(w.device, w.speed),
             "host": host,
+            "dashboard_address": bind_address(":0", host),  # the worker's HTTP server
             "memory_limit": 0,
             **(worker_options or {}),
         }
@@ -133,13 +162,15 @@ def open_session(
     dashboard_address: str | None = ":0",
     processes: bool = True,
     timeout: float = 60.0,
+    host: str = LOOPBACK,
 ) -> DaskSession:
     """Connect to a Dask cluster and describe it as a planned :class:`Cluster`.
 
     Exactly one way in: an existing ``client``, a scheduler ``address`` (``tcp://host:port``), or neither,
     which starts an embedded cluster shaped like ``cluster`` (default ``Cluster.local(1, 3)``). With a
     client or an address the planned workers are discovered (:func:`cluster_from_dask`); ``cluster``
-    then only lends its ``bandwidth``/``latency``.
+    then only lends its ``bandwidth``/``latency``. An embedded cluster listens on ``host`` (loopback by
+    default, see :func:`start_local_cluster`).
 
     Raises
     ------
@@ -149,7 +180,7 @@ def open_session(
     local = None
     if client is None and address is None:
         cluster = cluster if cluster is not None else Cluster.local(gpus=1, cpus=3)
-        local = start_local_cluster(cluster, dashboard_address=dashboard_address, processes=processes)
+        local = start_local_cluster(cluster, dashboard_address=dashboard_address, processes=processes, host=host)
         client = Client(local, set_as_default=False)
         try:
             client.wait_for_workers(len(cluster), timeout=timeout)

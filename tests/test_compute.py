@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -225,7 +226,7 @@ def test_a_killed_worker_is_replanned_around_and_nothing_is_lost(dask_cluster, d
     def kill_after_some_steps():
         deadline = time.time() + 60
         while time.time() < deadline:
-            if os.path.exists(log) and len(open(log).read().split()) >= 4:
+            if os.path.exists(log) and len(Path(log).read_text().split()) >= 4:
                 os.kill(pid, signal.SIGKILL)
                 killed.set()
                 return
@@ -240,7 +241,7 @@ def test_a_killed_worker_is_replanned_around_and_nothing_is_lost(dask_cluster, d
     assert killed.is_set(), "the run ended before the worker could be killed"
     report = last_report()
     assert report.replans >= 1
-    runs = open(log).read().split()
+    runs = Path(log).read_text().split()
     assert set(runs) == {str(i) for i in range(12)} | {str(100 + i) for i in range(4)}  # every step ran
     # only what the dead worker held or ran may have run twice
     assert len(runs) - 16 <= sum(1 for p in report.schedule.placements if p.worker == "cpu1")

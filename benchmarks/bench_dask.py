@@ -17,7 +17,10 @@ machine without CUDA it is a CPU process that plays the GPU) plus 3 and plus 7 C
 Variants: ``dask`` (``dask.compute`` with the Dask annotations), ``hetflow`` (``hetflow.compute`` of the
 very same collection) and, for shapes with a GPU stage, ``hetflow+costs`` (the GPU stage annotated with
 ``hetflow.annotate(cost={"cpu": .., "gpu": ..})`` instead of ``resources={"GPU": 1}``, so the planner may
-move part of it to CPU workers when the GPU queue is the bottleneck).
+move part of it to CPU workers when the GPU queue is the bottleneck), and for (b) ``hetflow+pace``
+(``pace=2``: tasks released on the plan's clock). ``bound/dask`` is hetflow's lower bound for the shape with
+Dask's annotations and the learned costs over Dask's makespan: no plan that keeps those annotations can
+beat it.
 
 Device-dependent work is emulated: a task sleeps its cost for the class of the worker it runs on (the
 ``GPU`` resource of that worker) and returns a real array of its output size, so transfers and memory
@@ -222,7 +225,7 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
-def _timed(client: Any, variant: str, collection: Any, store: Any) -> tuple[float, int, Any]:
+def _timed(client: Any, variant: str, collection: Any, store: Any, pace: int | None) -> tuple[float, int, Any]:
     import dask
 
     import hetflow
@@ -236,24 +239,30 @@ def _timed(client: Any, variant: str, collection: Any, store: Any) -> tuple[floa
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                (value,) = hetflow.compute(collection, client=client, costs=store)
+                (value,) = hetflow.compute(collection, client=client, costs=store, pace=pace)
         elapsed = time.perf_counter() - t0
     return elapsed, peak.peak, value
 
 
 def run_shape(client: Any, key: str, repeats: int, scale: float, store: Any) -> dict:
     """Median makespan, peak memory and results of every variant of one shape (run 0 of each warms up)."""
+    import hetflow
+
     name, build, has_gpu_stage = SHAPES[key]
-    variants = {"dask": False, "hetflow": False}  # variant -> built with hetflow cost annotations
+    # variant -> (built with hetflow cost annotations, pace)
+    variants: dict[str, tuple[bool, int | None]] = {"dask": (False, None), "hetflow": (False, None)}
     if has_gpu_stage:
-        variants["hetflow+costs"] = True
+        variants["hetflow+costs"] = (True, None)
+    if key == "b":
+        variants["hetflow+pace"] = (False, 2)
     times: dict[str, list[float]] = {v: [] for v in variants}
     peaks: dict[str, list[int]] = {v: [] for v in variants}
     results: dict[str, Any] = {}
-    for variant, costs in variants.items():
+    for variant, (costs, pace) in variants.items():
         for i in range(repeats + 1):
             collection = build(scale, _on_gpu_annotation(costs))
-            elapsed, peak, value = _timed(client, "dask" if variant == "dask" else "hetflow", collection, store)
+            kind = "dask" if variant == "dask" else "hetflow"
+            elapsed, peak, value = _timed(client, kind, collection, store, pace)
             if i:
                 times[variant].append(elapsed)
                 peaks[variant].append(peak)
@@ -267,6 +276,11 @@ def run_shape(client: Any, key: str, repeats: int, scale: float, store: Any) -> 
             row[f"{variant}/dask"] = round(h / d, 3)
     for variant in variants:
         row[f"{variant}_peak_MB"] = round(max(peaks[variant]) / 1e6, 1)
+    # what any plan could reach with Dask's annotations and the learned costs (hetflow.lower_bound)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph, _ = hetflow.plan_dask(build(scale, _on_gpu_annotation(False)), cluster_or_client=client, costs=store)
+    row["bound/dask"] = round(hetflow.lower_bound(graph, hetflow.Cluster.from_dask(client)) / d, 3)
     row["results_equal"] = all(_equal(results["dask"], v) for v in results.values())
     row["runs"] = f"{repeats}+1"
     if key == "e":

@@ -31,6 +31,7 @@ PACKAGES = {"hetflow": "hetflow", "taskgraph": "hetflow.taskgraph", "solvers": "
 
 # (module that must be importable, the extra that installs it) -> doctests (name prefixes) that need it
 NEEDS = {
+    ("dask", "run"): ["hetflow.taskgraph.dask_graph"],
     ("ortools", "bench"): ["hetflow.solvers.cpsat"],
     ("wfcommons", "bench"): ["hetflow.taskgraph.wfformat.generate_wfcommons"],
     ("hypothesis", "dev"): [f"hetflow.solvers.check_instances.{f}" for f in ("clusters", "graphs", "instances")],

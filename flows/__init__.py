@@ -5,7 +5,6 @@ Heavy modules (Prefect, Dask) load on first use, so ``import hetflow.flows`` sta
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 __all__ = ["run_plan", "RunOptions", "RunRecord"]
@@ -19,5 +18,7 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        from hetflow.flows.extras import import_module  # Prefect and Dask come with the run extra
+
+        return getattr(import_module(_LAZY[name], f"hetflow.flows.{name}"), name)
     raise AttributeError(name)

@@ -39,6 +39,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from hetflow.flows.extras import require_extra
 from hetflow.solvers import plan as plan_graph
 from hetflow.solvers.registry import check_solver_name
 from hetflow.solvers.schedule import Schedule
@@ -122,6 +123,7 @@ def embedded_client() -> Any:
 def _resolve_client(client: Any) -> Any:
     if client is not None:
         return client
+    require_extra("run", "hetflow.compute", ["distributed"])  # a missing run extra: one message naming it
     from distributed import default_client
 
     try:

@@ -21,21 +21,39 @@ retries must be >= 0, not -1
 >>> RunOptions.build(None, retry=3)  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
 OptionError: retry is not a run option; choose from solver, seed, retries, ...
+
+``out_dir`` may name a new folder per run: ``{graph}`` and ``{time}`` are filled when the run starts
+(:meth:`RunOptions.with_run_folder`). ``hetflow run`` writes into :func:`default_run_folder` unless told
+otherwise:
+
+>>> import datetime, tempfile
+>>> root = tempfile.mkdtemp()
+>>> opts = RunOptions(out_dir=root + "/{graph}-{time}")
+>>> when = datetime.datetime(2026, 1, 2, 3, 4, 5)
+>>> [opts.with_run_folder("llm demo", now=when).out_dir[len(root):] for _ in range(2)]  # never the same folder
+['/llm_demo-20260102-030405', '/llm_demo-20260102-030405-2']
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import os
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hetflow.solvers.registry import MAX_SEED, check_solver_name
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["RunOptions", "OptionError"]
+__all__ = ["RunOptions", "OptionError", "RUNS_DIR", "default_run_folder"]
+
+RUNS_DIR = "hetflow-runs"  # where `hetflow run` keeps its run folders (relative to the working directory)
+_FIELDS = ("graph", "time")  # the placeholders out_dir may use
 
 
 class OptionError(InvalidInput):
@@ -84,7 +102,9 @@ class RunOptions:
     connect_timeout : float
         Seconds to reach the scheduler, or for the embedded workers to come up.
     out_dir : str, optional
-        Write the run's outputs there (:func:`hetflow.flows.orchestration.record.write_outputs`).
+        Write the run's outputs there (:func:`hetflow.flows.orchestration.record.write_outputs`). ``{graph}``
+        and ``{time}`` in it are replaced by the graph's name and the run's start time, and a folder with
+        them is always a new one (:meth:`with_run_folder`); None writes nothing (the record has ``save``).
     artifacts : bool
         Publish the summary and the per-worker table as Prefect artifacts.
     cost_store : str, optional
@@ -139,6 +159,7 @@ class RunOptions:
             if not isinstance(self.out_dir, (str, os.PathLike)) or not str(self.out_dir):
                 raise OptionError("out_dir", f"must be a folder path, not {self.out_dir!r}")
             _set(self, "out_dir", os.fspath(self.out_dir))
+            _placeholders(self.out_dir)  # checks them
         if self.cost_store is not None:
             if not isinstance(self.cost_store, (str, os.PathLike)) or not str(self.cost_store):
                 raise OptionError("cost_store", f"must be 'default', a file path or None, not {self.cost_store!r}")
@@ -166,9 +187,56 @@ class RunOptions:
                 raise OptionError(name, f"is not a run option; choose from {', '.join(known)}")
         return dataclasses.replace(options, **overrides) if options is not None else cls(**overrides)
 
+    def with_run_folder(self, graph_name: str, now: datetime.datetime | None = None) -> RunOptions:
+        """These options with ``{graph}``/``{time}`` in :attr:`out_dir` filled in and that folder created.
+
+        The folder is new: when the name is taken (two runs in the same second), ``-2``, ``-3``, ... is
+        appended. Without placeholders (or without ``out_dir``) the options come back unchanged.
+        """
+        if self.out_dir is None or not _placeholders(self.out_dir):
+            return self
+        now = now or datetime.datetime.now()
+        name = re.sub(r"[^\w.-]+", "_", str(graph_name)).strip("._") or "run"
+        base = Path(self.out_dir.format(graph=name, time=now.strftime("%Y%m%d-%H%M%S")))
+        for i in range(1, 10_000):
+            folder = base if i == 1 else base.with_name(f"{base.name}-{i}")
+            try:
+                folder.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise OptionError("out_dir", f"cannot create {str(folder)!r}: {e.strerror or e}") from None
+            return dataclasses.replace(self, out_dir=str(folder))
+        raise OptionError("out_dir", f"has no free folder name left after {str(base)!r}")
+
     def to_dict(self) -> dict[str, Any]:
         """The options as a JSON-able dict (``RunOptions.build(d)`` reads it back)."""
         return dataclasses.asdict(self)
+
+
+def default_run_folder() -> str:
+    """Where ``hetflow run`` writes a run's outputs unless told otherwise: ``$HETFLOW_RUNS_DIR`` (default
+    ``./hetflow-runs``) ``/{graph}-{time}``, a new folder per run.
+
+    Examples
+    --------
+    >>> import os
+    >>> default_run_folder() == os.path.join(os.environ.get("HETFLOW_RUNS_DIR", "hetflow-runs"), "{graph}-{time}")
+    True
+    """
+    return os.path.join(os.environ.get("HETFLOW_RUNS_DIR") or RUNS_DIR, "{graph}-{time}")
+
+
+def _placeholders(out_dir: str) -> list[str]:
+    """The ``{...}`` fields of ``out_dir`` (``{{``/``}}`` are literal braces); raises OptionError on others."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(out_dir) if f is not None]
+    except ValueError as e:
+        raise OptionError("out_dir", f"has unbalanced braces ({e}); write {{{{ and }}}} for literal ones") from None
+    for f in fields:
+        if f not in _FIELDS:
+            raise OptionError("out_dir", f"may use {{graph}} and {{time}} only, not {{{f}}}")
+    return fields
 
 
 def _set(options: RunOptions, name: str, value: Any) -> None:

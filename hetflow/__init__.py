@@ -23,7 +23,6 @@ True
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
@@ -78,7 +77,7 @@ __all__ = [
 
 # Heavy or optional parts load on first use: Prefect and Dask for running, numpy-heavy generators.
 _LAZY = {
-    "run_plan": ("hetflow.flows", "run_plan"),
+    "run_plan": ("hetflow.flows.orchestration.flow", "run_plan"),
     "compute": ("hetflow.flows.compute", "compute"),
     "plan_dask": ("hetflow.flows.compute", "plan_dask"),
     "annotate": ("hetflow.taskgraph.dask_graph", "annotate"),
@@ -90,8 +89,10 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        from hetflow.flows.extras import import_module  # a missing extra: one message naming it
+
         module, attr = _LAZY[name]
-        value = importlib.import_module(module)
+        value = import_module(module, f"hetflow.{name}")
         return value if attr is None else getattr(value, attr)
     raise AttributeError(f"module 'hetflow' has no attribute {name!r}")
 

@@ -25,6 +25,13 @@ def _private_cost_store(tmp_path_factory: pytest.TempPathFactory):
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_runs_dir(tmp_path_factory: pytest.TempPathFactory):
+    """``hetflow run`` keeps its run folders in this test session's folder, never in the checkout."""
+    os.environ["HETFLOW_RUNS_DIR"] = str(tmp_path_factory.mktemp("hetflow-runs"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def _prefect_harness_session(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("prefect-home")

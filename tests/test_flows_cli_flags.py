@@ -84,6 +84,7 @@ FLAGS = [
     ("run", ["--timeout", "9"], "options.timeout", 9.0),
     ("run", ["--connect-timeout", "4"], "options.connect_timeout", 4.0),
     ("run", ["--out-dir", "somewhere"], "options.out_dir", "somewhere"),
+    ("run", ["--no-out-dir"], "options.out_dir", None),
     ("run", ["--no-dashboard"], "options.dashboard", False),
     ("run", ["--no-artifacts"], "options.artifacts", False),
     ("run", ["--cost-store", "mine.json"], "options.cost_store", "mine.json"),
@@ -131,7 +132,10 @@ FLAGS = [
     ("profile", ["--corpus", "docs.txt"], "corpus", "docs.txt"),
     ("profile", ["--sequential"], "concurrent", False),
 ]
-NOT_FLAGS = {"serve": {"--apply-only"}}  # what the command does, not an argument: test_serve_apply_only below
+# what the command does, not an argument: test_serve_apply_only below; --verbose and --keep-open in
+# tests/test_cli_quiet.py
+NOT_FLAGS = {"serve": {"--apply-only", "--verbose"}, "run": {"--keep-open", "--verbose"}, "demo": {"--verbose"},
+             "profile": {"--verbose"}}  # fmt: skip
 
 
 @pytest.mark.parametrize("command", sorted(BASE))
@@ -184,8 +188,10 @@ def test_arguments_bind_to_the_called_function(command, files):
 
 
 def test_option_defaults_live_in_run_options(files):
+    from hetflow.flows.options import default_run_folder
+
     call = _arguments([a.format(**files) for a in BASE["run"]])
-    assert call["options"] == RunOptions()
+    assert call["options"] == RunOptions(out_dir=default_run_folder())  # the CLI keeps a run's outputs
     from hetflow.flows.llm import demo_options
 
     assert _arguments(["demo"])["options"] == demo_options() != RunOptions()

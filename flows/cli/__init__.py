@@ -15,14 +15,16 @@ keyword arguments of the function it calls, which the tests check flag by flag.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 
+from hetflow.flows.cli.logs import console_logs
 from hetflow.flows.options import OptionError, RunOptions
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["main", "build_parser", "run_options", "DEFAULTS"]
+__all__ = ["main", "build_parser", "run_options", "solver_help", "DEFAULTS"]
 
 DEFAULTS = RunOptions()  # for the help texts
 
@@ -48,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def solver_help(default: str) -> str:
+    """Help text of a ``--solver`` flag: every registered solver (:func:`hetflow.solvers.solver_names`), those
+    that need an install extra marked, and the default."""
+    from hetflow.solvers import solver_capabilities, solver_names
+
+    names = []
+    for name in solver_names():
+        extra = solver_capabilities(name).extra
+        names.append(f"{name} ({extra} extra)" if extra else name)
+    return f"planner, one of: {', '.join(names)} (default {default})"
+
+
 def run_options(args: argparse.Namespace, base: RunOptions | None = None) -> RunOptions:
     """``base`` (default: the defaults) with every option flag given on the command line; validated."""
     return RunOptions.build(base, **{name: getattr(args, name) for name in RunOptions.names() if hasattr(args, name)})
@@ -55,8 +69,11 @@ def run_options(args: argparse.Namespace, base: RunOptions | None = None) -> Run
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # commands with -v/--verbose run quiet unless given it: set up before they import Prefect and Dask
+    quiet = console_logs(args.verbose) if hasattr(args, "verbose") else contextlib.nullcontext()
     try:
-        return int(args.func(args) or 0)
+        with quiet:
+            return int(args.func(args) or 0)
     except OptionError as e:  # a run option comes from the flag of the same name
         print(f"hetflow: error: --{e.option.replace('_', '-')} {e.problem}", file=sys.stderr)
         return 2

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hetflow.solvers import SOLVERS, solver_names
+from hetflow.flows.extras import MissingExtra, missing_modules, require_extra
+from hetflow.solvers import SOLVERS, solver_capabilities, solver_names
 from hetflow.solvers.registry import check_solver_name
 from hetflow.solvers.suites import SUITE_NAMES
 from hetflow.taskgraph.errors import InvalidInput
@@ -24,6 +25,7 @@ from hetflow.taskgraph.errors import InvalidInput
 __all__ = ["add_parser", "arguments", "run", "run_bench", "default_solvers", "takes_time_limit"]
 
 EXCLUDED_BY_DEFAULT = ("random", "exact", "cpsat")  # noise; tiny graphs only; slow reference
+SUITE_MODULES = {"wfcommons": ("wfcommons",)}  # suites built by an optional package (the bench extra)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -72,6 +74,7 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
     solvers = [s.strip() for s in args.solvers.split(",") if s.strip()] if args.solvers else default_solvers()
     for name in [*solvers, args.reference]:
         check_solver_name(name)
+    _require_extras(solvers + [args.reference], args.suite or [])
     if args.time_limit is not None and not (math.isfinite(args.time_limit) and args.time_limit > 0):
         raise InvalidInput(f"--time-limit must be > 0, not {args.time_limit!r}")
     return {
@@ -85,6 +88,21 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
         "progress": not args.no_progress,
         "plot": not args.no_plot,
     }
+
+
+def _require_extras(solvers: list[str], suites: list[str]) -> None:
+    """One line naming the extra to install when a solver or an explicitly requested suite needs a missing one
+    (a suite missing from the default "all suites" is skipped with a note instead)."""
+    for name in dict.fromkeys(solvers):
+        caps = solver_capabilities(name)
+        missing = missing_modules(caps.needs)
+        if missing and caps.extra:
+            require_extra(caps.extra, f"hetflow bench: solver {name}", caps.needs)
+        if missing:
+            raise MissingExtra(f"hetflow bench: solver {name} needs {', '.join(missing)}")
+    for suite in suites:
+        if suite in SUITE_MODULES:
+            require_extra("bench", f"hetflow bench --suite {suite}", SUITE_MODULES[suite])
 
 
 def takes_time_limit(solver: str) -> bool:

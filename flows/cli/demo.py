@@ -16,7 +16,9 @@ import argparse
 import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, run_options
+from hetflow.flows.cli import DEFAULTS, run_options, solver_help
+from hetflow.flows.cli.logs import add_verbose_flag
+from hetflow.flows.extras import require_extra
 from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR, demo_options
 from hetflow.taskgraph.errors import InvalidInput
 
@@ -43,12 +45,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--address", help="run on a running Dask cluster (tcp://host:port) instead of starting one")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     # run options (cli.run_options): only the flags given, on top of the demo's defaults
-    p.add_argument("--solver", default=argparse.SUPPRESS, help=f"planner (default {DEFAULTS.solver})")
+    p.add_argument("--solver", default=argparse.SUPPRESS, metavar="NAME", help=solver_help(DEFAULTS.solver))
     p.add_argument("--out-dir", default=argparse.SUPPRESS, help=f"output directory (default {DEMO_OUT_DIR})")
     p.add_argument("--retries", type=int, default=argparse.SUPPRESS,
                    help=f"re-runs of a failing task (default {DEFAULTS.retries})")
     p.add_argument("--host", default=argparse.SUPPRESS,
                    help="interface the embedded cluster listens on (default 127.0.0.1; 0.0.0.0: all)")
+    add_verbose_flag(p)
     p.set_defaults(func=run)
     return p
 
@@ -77,6 +80,7 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("llm", "hetflow demo")  # before anything starts: one line instead of an import traceback
     call = arguments(args)
     from hetflow.flows.llm.demo import format_summary, run_demo
     from hetflow.flows.runtime.executor import TaskFailed

@@ -17,6 +17,8 @@ import argparse
 import json
 import sys
 
+from hetflow.flows.cli import solver_help
+
 __all__ = ["add_parser", "run", "default_solver"]
 
 
@@ -36,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("graph", metavar="GRAPH", help="task graph: node-link JSON or WfCommons WfFormat")
     p.add_argument("--cluster", required=True, metavar="CLUSTER", help="cluster JSON (workers, bandwidth, links)")
-    p.add_argument("--solver", default=None, metavar="NAME", help="solver name (default: dp if registered, else heft)")
+    p.add_argument("--solver", default=None, metavar="NAME", help=solver_help("dp if registered, else heft"))
     p.add_argument("--seed", type=int, default=0, help="seed for randomised solvers (default 0)")
     p.add_argument("--out", default=None, metavar="SCHEDULE.json", help="write the schedule JSON here")
     p.add_argument("--no-bound", action="store_true", help="skip the lower bound (an LP; slow on huge graphs)")

@@ -19,6 +19,8 @@ import argparse
 import os
 from typing import Any
 
+from hetflow.flows.cli.logs import add_verbose_flag
+from hetflow.flows.extras import require_extra
 from hetflow.taskgraph import Cluster
 from hetflow.taskgraph.errors import InvalidInput
 
@@ -55,6 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--corpus", default="bundled", help="'bundled' or a .txt/.csv/.parquet file (default bundled)")
     p.add_argument("--sequential", action="store_true",
                    help="profile one worker at a time (workers on separate machines; default: all at once)")
+    add_verbose_flag(p)
     p.set_defaults(func=run)
     return p
 
@@ -84,11 +87,12 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("llm", "hetflow profile")  # before anything starts: one line instead of an import traceback
     call = arguments(args)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from hetflow.flows.llm.profile import profile
 
-    result = profile(**call, log=print)
+    result = profile(**call, log=print if args.verbose else None)  # quiet: the summary below only
     meta = result.meta
     workers = ", ".join(f"{w['name']} ({w['device']}, {w['torch_threads']} torch thread"
                         f"{'s' if w['torch_threads'] != 1 else ''}{', CUDA' if w['cuda'] else ''})"

@@ -6,20 +6,33 @@ Examples::
     hetflow run graph.json --address tcp://10.0.0.5:8786 --retries 3
 
 With ``--cluster`` an embedded Dask cluster shaped like the file is started (one single-thread worker
-process per planned worker, ``GPU=1`` on gpu workers); with ``--address`` the running cluster's workers
-are discovered (:func:`hetflow.taskgraph.dask_convert.cluster_from_dask`). Prints a summary; exit 0 on success,
-2 on bad input (unreadable files, a task no worker can run, ...), 1 when the run itself fails.
+process per planned worker, ``GPU=1`` on gpu workers) by this command, which prints its dashboard link
+while it is live and, with ``--keep-open``, keeps it up after the run until Ctrl-C; with ``--address`` the
+running cluster's workers are discovered (:func:`hetflow.taskgraph.dask_convert.cluster_from_dask`).
+
+Quiet: the console shows warnings and errors only (``-v`` adds Prefect's log lines), then one summary on
+stdout, the first sink results and the run folder. The outputs
+(:func:`hetflow.flows.orchestration.record.write_outputs`) go to a new folder
+``hetflow-runs/<graph>-<time>/`` (:func:`hetflow.flows.options.default_run_folder`) unless ``--out-dir``
+names another or ``--no-out-dir`` writes none. Exit 0 on success, 2 on bad input (unreadable files, a
+missing extra, a task no worker can run, ...), 1 when the run itself fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import time
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, run_options
+from hetflow.flows.cli import DEFAULTS, run_options, solver_help
+from hetflow.flows.cli.logs import add_verbose_flag, close_session
+from hetflow.flows.extras import require_extra, require_graph_extras
+from hetflow.flows.options import RunOptions, default_run_folder
 from hetflow.solvers import Schedule
-from hetflow.taskgraph import Cluster, load_graph
+from hetflow.taskgraph import Cluster, check_runnable, load_graph
 
 __all__ = ["add_parser", "arguments", "run"]
 
@@ -38,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     where.add_argument("--address", default=None,
                        help="scheduler address of a running Dask cluster (tcp://host:port)")
     p.add_argument("--schedule", default=None, help="run this schedule JSON instead of planning")
-    p.add_argument("--solver", help=f"planner (default {DEFAULTS.solver})")
+    p.add_argument("--solver", metavar="NAME", help=solver_help(DEFAULTS.solver))
     p.add_argument("--seed", type=int, help=f"seed of randomised planners (default {DEFAULTS.seed})")
     p.add_argument("--retries", type=int,
                    help=f"re-runs of a failing task on its worker (default {DEFAULTS.retries})")
@@ -55,7 +68,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--connect-timeout", type=float,
                    help="seconds to reach the scheduler / start the embedded workers "
                         f"(default {DEFAULTS.connect_timeout:g})")
-    p.add_argument("--out-dir", help="write schedule.json, timeline.csv, results.json, summary.md, gantt.png")
+    p.add_argument("--out-dir",
+                   help="write schedule.json, timeline.csv, results.json, summary.md, gantt.png/.html there "
+                        "({graph} and {time} are filled in; default: a new folder hetflow-runs/{graph}-{time}, "
+                        "under $HETFLOW_RUNS_DIR when set)")
+    p.add_argument("--no-out-dir", dest="out_dir", action="store_const", const=None,
+                   help="write no output files (the summary is still printed)")
     p.add_argument("--no-dashboard", dest="dashboard", action="store_false",
                    help="no Dask dashboard (none started, no link printed)")
     p.add_argument("--host", help="interface the embedded cluster listens on (default 127.0.0.1; 0.0.0.0: all)")
@@ -66,6 +84,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "(default ~/.hetflow/costs.json or $HETFLOW_COST_STORE)")
     p.add_argument("--no-cost-store", dest="cost_store", action="store_const", const=None,
                    help="plan with the graph's costs only and learn nothing")
+    p.add_argument("--keep-open", action="store_true", default=False,
+                   help="with --cluster: keep the embedded cluster (and its dashboard) up after the run until "
+                        "Ctrl-C")
+    add_verbose_flag(p)
     p.set_defaults(func=run)
     return p
 
@@ -73,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~hetflow.flows.orchestration.flow.run_plan` for ``args`` (inputs read,
     options validated)."""
-    options = run_options(args)
+    options = run_options(args, RunOptions(out_dir=default_run_folder()))
     graph = load_graph(args.graph)
     cluster = Cluster.load(args.cluster) if args.cluster else None
     schedule = Schedule.load(args.schedule) if args.schedule else None
@@ -83,21 +105,74 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("run", "hetflow run")
     call = arguments(args)
-    from hetflow.flows.orchestration.flow import run_plan
+    graph, options = call["graph"], call["options"]
+    embedded = call["address"] is None
+    if embedded:  # bad input is reported before anything starts (with --address the workers are known later)
+        check_runnable(graph, call["cluster"])  # learned costs never add a device class: the same verdict
+        if not options.emulate:  # the ops run in worker processes started from this environment
+            require_graph_extras(graph, "hetflow run")
+    if args.keep_open and not embedded:
+        print("hetflow: --keep-open applies to the embedded cluster (--cluster) only; ignored", file=sys.stderr)
+    from hetflow.flows.orchestration.flow import run_plan  # Prefect and Dask load here
+    from hetflow.flows.runtime.cluster import open_session_for
     from hetflow.flows.runtime.executor import TaskFailed
 
+    call["options"] = options = options.with_run_folder(graph.name)
+    record, session = None, None
     try:
-        record = run_plan(**call)
-    except TaskFailed as e:
-        print(f"hetflow: run failed: {e}", file=sys.stderr)
-        return 1
-    width = max(len(k) for k in record.summary())
-    for k, v in record.summary().items():
+        if embedded:  # started here, not in the flow: the link is printed while it is live, --keep-open
+            session = open_session_for(options, call["cluster"])
+            if options.dashboard and session.dashboard_link:
+                print(f"hetflow: Dask dashboard {session.dashboard_link} (while the run lasts"
+                      f"{'' if args.keep_open else '; --keep-open keeps it after'})", file=sys.stderr)
+            call["client"] = session.client
+        try:
+            record = run_plan(**call)
+        except TaskFailed as e:
+            print(f"hetflow: run failed: {e}", file=sys.stderr)
+            return 1
+        _print_summary(record, options, live=not embedded or args.keep_open)
+        if session is not None and args.keep_open:
+            _wait_for_interrupt(session.dashboard_link if options.dashboard else None)
+    finally:
+        if session is not None:
+            close_session(session, args.verbose)
+        if record is None and options.out_dir:
+            _remove_if_empty(options.out_dir)
+    return 0
+
+
+def _print_summary(record: Any, options: RunOptions, *, live: bool) -> None:
+    """The record's headline numbers, the first sink results and where the outputs are."""
+    summary = record.summary()
+    if record.dashboard_link and not live:  # the embedded cluster is gone with its dashboard
+        summary["dashboard"] = "closed with the run (--keep-open keeps it)"
+    width = max(len(k) for k in summary)
+    for k, v in summary.items():
         print(f"{k:<{width}}  {v}")
     for sink, value in list(record.results.items())[:5]:
         text = repr(value)
         print(f"result {sink}: {text[:100] + '...' if len(text) > 100 else text}")
     if len(record.results) > 5:
         print(f"... {len(record.results) - 5} more sinks")
-    return 0
+    if options.out_dir:
+        print(f"{'outputs':<{width}}  {options.out_dir}{os.sep}")
+
+
+def _wait_for_interrupt(link: str | None) -> None:
+    """Block until Ctrl-C (SIGINT), saying what stays up."""
+    what = f"dashboard {link}" if link else "the embedded cluster (no dashboard: --no-dashboard)"
+    print(f"hetflow: keeping {what} open; Ctrl-C closes it", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("hetflow: closing the cluster", file=sys.stderr)
+
+
+def _remove_if_empty(folder: str) -> None:
+    """Remove a run folder that the failed run left empty."""
+    with contextlib.suppress(OSError):  # not empty (or gone): keep it
+        os.rmdir(folder)

@@ -18,7 +18,10 @@ import os
 import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, run_options
+from hetflow.flows.cli import DEFAULTS, run_options, solver_help
+from hetflow.flows.cli.logs import add_verbose_flag
+from hetflow.flows.extras import require_extra, require_graph_extras
+from hetflow.taskgraph import load_graph
 from hetflow.taskgraph.errors import InvalidInput
 
 __all__ = ["add_parser", "arguments", "run"]
@@ -39,13 +42,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     where.add_argument("--address", default=None, help="scheduler address of a running Dask cluster")
     p.add_argument("--cron", required=True, help='cron schedule, e.g. "0 2 * * *" (quote it)')
     p.add_argument("--name", default="scheduled", help="deployment name (default 'scheduled')")
-    p.add_argument("--solver", help=f"planner (default {DEFAULTS.solver})")
+    p.add_argument("--solver", metavar="NAME", help=solver_help(DEFAULTS.solver))
     p.add_argument("--time-scale", type=float,
                    help=f"real seconds per model second (default {DEFAULTS.time_scale:g})")
     p.add_argument("--emulate", action="store_true", help="ignore ops: every task sleeps its planned duration")
     p.add_argument("--retries", type=int, help=f"re-runs of a failing task (default {DEFAULTS.retries})")
-    p.add_argument("--out-dir", help="each run writes its report here")
+    p.add_argument("--out-dir", help="each run writes its outputs here; {graph} and {time} are filled in per run "
+                                     "(e.g. reports/{graph}-{time}: a new folder each time)")
     p.add_argument("--apply-only", action="store_true", default=False, help="register the deployment and exit")
+    add_verbose_flag(p)
     p.set_defaults(func=run)
     return p
 
@@ -69,7 +74,10 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_extra("run", "hetflow serve")
     call = arguments(args)
+    if args.address is None and not call["options"].emulate:  # each run starts workers from this environment
+        require_graph_extras(load_graph(args.graph), "hetflow serve")
     from hetflow.flows.orchestration.serve import deployment, serve
 
     if not os.environ.get("PREFECT_API_URL"):

@@ -21,7 +21,7 @@ from typing import Any
 
 from hetflow.flows.options import RunOptions
 from hetflow.flows.orchestration.record import RunRecord, merge_digest
-from hetflow.flows.runtime.cluster import DaskSession, open_session
+from hetflow.flows.runtime.cluster import DaskSession, open_session_for
 from hetflow.flows.runtime.executor import Execution, PlanExecutor
 from hetflow.flows.runtime.learning import learn_from_execution
 from hetflow.flows.runtime.timeline import timeline_frame, worker_table
@@ -59,11 +59,7 @@ def _with_learned_costs(graph: TaskGraph, store: CostStore | None, cluster: Clus
 # -- the coarse Prefect tasks ------------------------------------------------------------------------
 @task(name="set up Dask cluster", cache_policy=NO_CACHE)
 def setup_cluster(cluster: Cluster | None, address: str | None, client: Any, options: RunOptions) -> DaskSession:
-    dashboard_address = ":0" if options.dashboard else None
-    session = open_session(
-        cluster, address, client=client, dashboard_address=dashboard_address, timeout=options.connect_timeout,
-        host=options.host,
-    )
+    session = open_session_for(options, cluster, address, client=client)
     where = "embedded cluster" if session.local_cluster is not None else (address or "given client")
     get_run_logger().info(f"Dask {where}: {len(session.cluster)} planned workers {session.cluster.names}")
     link = session.dashboard_link if options.dashboard else None
@@ -209,6 +205,7 @@ def run_plan(
         raise ClusterError("pass either a scheduler address or a client, not both")
     graph.validate()
     store = _cost_store(graph, options)  # read before any cluster starts: a corrupt store is bad input
+    options = options.with_run_folder(graph.name)  # {graph}/{time} in out_dir: a new folder for this run
     session = setup_cluster(cluster, address, client, options)
     try:
         planned = _with_learned_costs(graph, store, session.cluster)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
+from hetflow.flows.options import RunOptions
 from hetflow.taskgraph import Cluster
 from hetflow.taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, cluster_from_dask, dask_slots
 from hetflow.taskgraph.errors import ClusterError
@@ -32,6 +33,7 @@ __all__ = [
     "start_local_cluster",
     "DaskSession",
     "open_session",
+    "open_session_for",
     "session",
     "slot_map",
     "worker_pids",
@@ -169,8 +171,9 @@ def open_session(
     Exactly one way in: an existing ``client``, a scheduler ``address`` (``tcp://host:port``), or neither,
     which starts an embedded cluster shaped like ``cluster`` (default ``Cluster.local(1, 3)``). With a
     client or an address the planned workers are discovered (:func:`cluster_from_dask`); ``cluster``
-    then only lends its ``bandwidth``/``latency``. An embedded cluster listens on ``host`` (loopback by
-    default, see :func:`start_local_cluster`).
+    then only lends its ``bandwidth``/``latency`` and its ``links`` between workers of the same names (so a
+    cluster started from a file and handed over as a client is planned as the file says). An embedded
+    cluster listens on ``host`` (loopback by default, see :func:`start_local_cluster`).
 
     Raises
     ------
@@ -196,12 +199,28 @@ def open_session(
     if local is None:
         bandwidth = cluster.bandwidth if cluster is not None else 1e9
         latency = cluster.latency if cluster is not None else 0.0
-        cluster = cluster_from_dask(client, bandwidth=bandwidth, latency=latency)
+        found = cluster_from_dask(client, bandwidth=bandwidth, latency=latency)
+        names = set(found.names)
+        links = [lk for lk in (cluster.links.values() if cluster is not None else ()) if {lk.a, lk.b} <= names]
+        cluster = Cluster(found.workers, bandwidth, latency, links) if links else found
     slots = slot_map(client)
     missing = [name for name in cluster.names if name not in slots]
     if missing:
         raise ClusterError(f"planned worker {missing[0]!r} has no Dask worker of that name")
     return DaskSession(client, cluster, slots, local)
+
+
+def open_session_for(
+    options: RunOptions, cluster: Cluster | None = None, address: str | None = None, *, client: Any = None
+) -> DaskSession:
+    """:func:`open_session` with the connection settings of ``options`` (dashboard, connect timeout, host).
+
+    What a run uses (:func:`hetflow.flows.orchestration.flow.run_plan`) and what ``hetflow run`` uses when it
+    starts the embedded cluster itself, to print the dashboard link while it is live and to keep it open.
+    """
+    dashboard_address = ":0" if options.dashboard else None
+    return open_session(cluster, address, client=client, dashboard_address=dashboard_address,
+                        timeout=options.connect_timeout, host=options.host)  # fmt: skip
 
 
 @contextmanager

@@ -169,6 +169,7 @@ def run_demos(docs: int, cpus: int, out_dir: Path, deadline: float) -> dict[str,
     """Step 3 (module docstring): the calibrated demo, then (time allowing) the built-in costs."""
     from hetflow.flows.llm import ops
     from hetflow.flows.llm.demo import run_demo
+    from hetflow.flows.logs import console_logs
 
     reference = ops.score(ops.shard(ops.features(ops.preprocess(corpus="bundled", start=0, stop=64), device="cpu"),
                                     layers=(0, 6), device="cpu"), device="cpu")  # rows 0-63 on the CPU  # fmt: skip
@@ -178,8 +179,9 @@ def run_demos(docs: int, cpus: int, out_dir: Path, deadline: float) -> dict[str,
             reports[name] = {"skipped": "time budget spent"}
             continue
         t0 = time.perf_counter()
-        demo = run_demo(docs, gpus=1, cpus=cpus, calibrate=calibrate, progress=False, out_dir=str(out_dir / name),
-                        cost_store=None, dashboard=False)  # fmt: skip
+        with console_logs():  # warnings and errors only, as `hetflow demo` shows them
+            demo = run_demo(docs, gpus=1, cpus=cpus, calibrate=calibrate, progress=False,
+                            out_dir=str(out_dir / name), cost_store=None, dashboard=False)  # fmt: skip
         reports[name] = _demo_report(demo, reference) | {"seconds": time.perf_counter() - t0}
         s, ok = reports[name]["summary"], reports[name]["table_vs_cpu_path"]
         _say(f"demo ({name}): {s['documents']} docs, planned {s['planned_makespan_s']:.2f} s, actual "
@@ -245,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     except MissingExtra as e:
         print(f"gpu_check: {e}", file=sys.stderr)
         return 2
+    os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")  # the CPU path here is one CPU worker: one torch thread
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bars
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline machines: no telemetry attempts
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="gpu-check-prefect-"))
     out = Path(args.out)

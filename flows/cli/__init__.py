@@ -20,11 +20,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from hetflow.flows.cli.logs import console_logs
+from hetflow.flows.logs import console_logs
 from hetflow.flows.options import OptionError, RunOptions
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["main", "build_parser", "run_options", "solver_help", "DEFAULTS"]
+__all__ = ["main", "build_parser", "run_options", "solver_help", "add_verbose_flag", "DEFAULTS"]
 
 DEFAULTS = RunOptions()  # for the help texts
 
@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.add_parser(sub)
     return parser
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``-v/--verbose`` (``args.verbose``: 0 quiet, 1 or more: Prefect's INFO lines on the console)."""
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show Prefect's INFO log lines (flow/task runs, server) on the console; "
+                             "default: warnings and errors only, then a summary")  # fmt: skip
 
 
 def solver_help(default: str) -> str:

@@ -16,8 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, run_options, solver_help
-from hetflow.flows.cli.logs import add_verbose_flag
+from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
 from hetflow.flows.extras import require_extra
 from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR, demo_options
 from hetflow.taskgraph.errors import InvalidInput

@@ -19,7 +19,7 @@ import argparse
 import os
 from typing import Any
 
-from hetflow.flows.cli.logs import add_verbose_flag
+from hetflow.flows.cli import add_verbose_flag
 from hetflow.flows.extras import require_extra
 from hetflow.taskgraph import Cluster
 from hetflow.taskgraph.errors import InvalidInput

@@ -27,8 +27,7 @@ import sys
 import time
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, run_options, solver_help
-from hetflow.flows.cli.logs import add_verbose_flag, close_session
+from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
 from hetflow.flows.extras import require_extra, require_graph_extras
 from hetflow.flows.options import RunOptions, default_run_folder
 from hetflow.solvers import Schedule
@@ -138,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             _wait_for_interrupt(session.dashboard_link if options.dashboard else None)
     finally:
         if session is not None:
-            close_session(session, args.verbose)
+            session.close(quiet=not args.verbose)
         if record is None and options.out_dir:
             _remove_if_empty(options.out_dir)
     return 0

@@ -18,8 +18,7 @@ import os
 import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, run_options, solver_help
-from hetflow.flows.cli.logs import add_verbose_flag
+from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
 from hetflow.flows.extras import require_extra, require_graph_extras
 from hetflow.taskgraph import load_graph
 from hetflow.taskgraph.errors import InvalidInput

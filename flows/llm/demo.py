@@ -36,6 +36,7 @@ import networkx as nx
 import pandas as pd
 from hetflow.flows.llm import DEFAULT_DOCS, demo_options
 from hetflow.flows.llm.profile import profile_cluster, warm_up_workers
+from hetflow.flows.logs import DASK_LOGGERS, AtLeast, console_handlers, filtered
 from hetflow.flows.options import RunOptions
 from hetflow.flows.runtime.cluster import open_session
 from hetflow.flows.runtime.keys import parse_key
@@ -190,17 +191,6 @@ def _stream_since(index: int | None, dask_scheduler: Any = None) -> tuple[int, l
     return plugin.index, [r["key"] for r in records if isinstance(r.get("key"), str) and r.get("status") == "OK"]
 
 
-class _BelowFilter(logging.Filter):
-    """Drop records of the ``prefixes`` loggers below ``level``."""
-
-    def __init__(self, prefixes: tuple[str, ...], level: int):
-        super().__init__()
-        self.prefixes, self.level = prefixes, level
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.level or not record.name.startswith(self.prefixes)
-
-
 @contextmanager
 def _quiet_logs(console: Any = None, level: int = logging.ERROR) -> Iterator[None]:
     """Hide Dask's INFO and WARNING lines in this process (e.g. "Worker process still alive after 4.0
@@ -210,21 +200,15 @@ def _quiet_logs(console: Any = None, level: int = logging.ERROR) -> Iterator[Non
     level). Prefect's console handlers print through their own rich console; pointing them at the progress
     bar's ``console`` keeps the bar at the bottom instead of being overwritten.
     """
-    flt = _BelowFilter(("distributed", "bokeh", "tornado"), level)
-    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(lg, logging.Logger)]  # fmt: skip
-    handlers = list({id(h): h for lg in loggers for h in lg.handlers}.values())
     swapped = []
-    for h in handlers:
-        h.addFilter(flt)
-        if console is not None and type(h).__name__ == "PrefectConsoleHandler" and hasattr(h, "console"):
+    for h in console_handlers() if console is not None else ():
+        if type(h).__name__ == "PrefectConsoleHandler" and hasattr(h, "console"):
             swapped.append((h, h.console))
             h.console = console
     try:
-        yield
+        with filtered(AtLeast(level, DASK_LOGGERS)):
+            yield
     finally:
-        for h in handlers:
-            h.removeFilter(flt)
         for h, old in swapped:
             h.console = old
 

@@ -13,6 +13,7 @@ dashboard, or ``/health`` and ``/metrics`` without it) — listens on ``host``, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distributed import Client, Nanny, Scheduler, SpecCluster, Worker
+from hetflow.flows.logs import quiet_close
 from hetflow.flows.options import RunOptions
 from hetflow.taskgraph import Cluster
 from hetflow.taskgraph.dask_convert import GPU_RESOURCE, SPEED_RESOURCE, DaskSlot, cluster_from_dask, dask_slots
@@ -150,10 +152,14 @@ class DaskSession:
             return None
         return self.client.dashboard_link if "dashboard" in services else None
 
-    def close(self) -> None:
-        self.client.close()
-        if self.local_cluster is not None:
-            self.local_cluster.close()
+    def close(self, quiet: bool = True) -> None:
+        """Close the client, then the cluster this session started (its workers retire before the scheduler
+        stops). ``quiet``: Dask's console lines below CRITICAL are dropped meanwhile (comms closing under a
+        pending read log ``CommClosedError`` tracebacks that say nothing about the run)."""
+        with quiet_close() if quiet else contextlib.nullcontext():
+            self.client.close()
+            if self.local_cluster is not None:
+                self.local_cluster.close()
 
 
 def open_session(

@@ -1,18 +1,20 @@
-"""Console logging of the commands that run things (``run``, ``demo``, ``serve``, ``profile``).
+"""Console logging while hetflow runs things: quiet by default, Dask's shutdown chatter hidden.
 
-Quiet by default: while such a command runs, the console shows warnings and errors only, and the command
-prints its own summary at the end. ``-v`` shows Prefect's INFO lines too (flow and task runs, the temporary
-server), as Prefect does by itself. Only *console* handlers are quietened: Prefect's API handler keeps every
-record, so flow-run logs still reach a Prefect server's UI, and file handlers keep theirs.
-
-Three levers, because the loggers come to life at different times:
+Quiet (:func:`console_logs`, used by the commands that run things unless ``-v``): the console shows warnings
+and errors only, and the command prints its own summary at the end. Only *console* handlers are quietened:
+Prefect's API handler keeps every record, so flow-run logs still reach a Prefect server's UI, and file
+handlers keep theirs. Three levers, because the loggers come to life at different times:
 
 * the environment, for what is configured later in this process or in a child process (Prefect's console
   handler level, ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL``; Dask's ``distributed`` logger level,
   ``DASK_LOGGING__DISTRIBUTED``), set only where the user has not set them and restored afterwards;
 * a filter on every console handler that exists already (Prefect may reconfigure its handlers' levels);
 * :func:`quiet_close`: Dask's loggers silenced while a cluster shuts down (a worker or comm closing under a
-  pending read logs ``CommClosedError`` tracebacks that say nothing about the run).
+  pending read logs ``CommClosedError`` tracebacks that say nothing about the run);
+  :meth:`hetflow.flows.runtime.cluster.DaskSession.close` closes inside it.
+
+Only the standard library is imported here: the CLI loads this module before it knows whether Prefect or
+Dask are installed.
 
 Examples
 --------
@@ -29,28 +31,19 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-__all__ = ["add_verbose_flag", "console_logs", "quiet_close", "close_session", "QUIET_LEVEL"]
+__all__ = ["console_logs", "quiet_close", "filtered", "console_handlers", "AtLeast", "QUIET_LEVEL", "DASK_LOGGERS"]
 
 QUIET_LEVEL = logging.WARNING
 _QUIET_ENV = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING", "DASK_LOGGING__DISTRIBUTED": "warning"}
-_DASK_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
+DASK_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
 
 
-def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
-    """Add ``-v/--verbose`` (``args.verbose``: 0 quiet, 1 or more: Prefect's INFO lines on the console)."""
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="show Prefect's INFO log lines (flow/task runs, server) on the console; "
-                             "default: warnings and errors only, then a summary")  # fmt: skip
-
-
-class _AtLeast(logging.Filter):
+class AtLeast(logging.Filter):
     """Keep records at ``level`` or above (of the loggers whose names start with ``prefixes``, if given)."""
 
     def __init__(self, level: int, prefixes: tuple[str, ...] = ()):
@@ -61,7 +54,7 @@ class _AtLeast(logging.Filter):
         return record.levelno >= self.level or bool(self.prefixes) and not record.name.startswith(self.prefixes)
 
 
-def _console_handlers() -> list[logging.Handler]:
+def console_handlers() -> list[logging.Handler]:
     """Every stream handler (not a file handler) of the root logger and the named loggers, once each."""
     loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values()
                                       if isinstance(lg, logging.Logger))]  # fmt: skip
@@ -71,8 +64,9 @@ def _console_handlers() -> list[logging.Handler]:
 
 
 @contextmanager
-def _filtered(flt: logging.Filter) -> Iterator[None]:
-    handlers = _console_handlers()
+def filtered(flt: logging.Filter) -> Iterator[None]:
+    """While inside: ``flt`` on every console handler that exists when entering."""
+    handlers = console_handlers()
     for h in handlers:
         h.addFilter(flt)
     try:
@@ -102,23 +96,13 @@ def console_logs(verbose: int = 0) -> Iterator[None]:
     if verbose:
         yield
         return
-    with _environment(_QUIET_ENV), _filtered(_AtLeast(QUIET_LEVEL)):
+    with _environment(_QUIET_ENV), filtered(AtLeast(QUIET_LEVEL)):
         yield
 
 
 @contextmanager
-def quiet_close(verbose: int = 0) -> Iterator[None]:
-    """While inside: Dask's (and tornado's, asyncio's) console records below CRITICAL are dropped, unless
-    ``verbose``. Wrap the closing of a client and its cluster in it."""
-    if verbose:
+def quiet_close() -> Iterator[None]:
+    """While inside: Dask's (and tornado's, asyncio's, bokeh's) console records below CRITICAL are dropped.
+    Wrap the closing of a client and its cluster in it."""
+    with filtered(AtLeast(logging.CRITICAL, DASK_LOGGERS)):
         yield
-        return
-    with _filtered(_AtLeast(logging.CRITICAL, _DASK_LOGGERS)):
-        yield
-
-
-def close_session(session: Any, verbose: int = 0) -> None:
-    """Close a :class:`~hetflow.flows.runtime.cluster.DaskSession` quietly: the client first, then the cluster
-    it started (its workers retire before the scheduler stops)."""
-    with quiet_close(verbose):
-        session.close()

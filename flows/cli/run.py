@@ -118,8 +118,9 @@ def run(args: argparse.Namespace) -> int:
     from hetflow.flows.runtime.cluster import open_session_for
     from hetflow.flows.runtime.executor import TaskFailed
 
-    call["options"] = options = options.with_run_folder(graph.name)
-    record, session = None, None
+    call["options"] = claimed = options.with_run_folder(graph.name)
+    created = claimed.out_dir if claimed is not options else None  # a new folder, made for this run
+    options, record, session = claimed, None, None
     try:
         if embedded:  # started here, not in the flow: the link is printed while it is live, --keep-open
             session = open_session_for(options, call["cluster"])
@@ -138,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if session is not None:
             session.close(quiet=not args.verbose)
-        if record is None and options.out_dir:
-            _remove_if_empty(options.out_dir)
+        if record is None and created:
+            _remove_if_empty(created)
     return 0
 
 
@@ -163,6 +164,7 @@ def _print_summary(record: Any, options: RunOptions, *, live: bool) -> None:
 def _wait_for_interrupt(link: str | None) -> None:
     """Block until Ctrl-C (SIGINT), saying what stays up."""
     what = f"dashboard {link}" if link else "the embedded cluster (no dashboard: --no-dashboard)"
+    sys.stdout.flush()  # the summary first, also through a pipe
     print(f"hetflow: keeping {what} open; Ctrl-C closes it", file=sys.stderr, flush=True)
     try:
         while True:
@@ -172,6 +174,6 @@ def _wait_for_interrupt(link: str | None) -> None:
 
 
 def _remove_if_empty(folder: str) -> None:
-    """Remove a run folder that the failed run left empty."""
+    """Remove the run folder made for a run that failed before writing into it."""
     with contextlib.suppress(OSError):  # not empty (or gone): keep it
         os.rmdir(folder)

@@ -318,3 +318,14 @@ def test_schedule_flag_runs_the_given_plan(prefect_harness, dask_cluster, files,
     assert code == 0, out
     ran = Schedule.load(str(tmp_path / "schedule.json"))
     assert ran == Schedule.load(files["schedule"]) and ran.solver == "heft" and re.search(r"^solver\s+heft$", out, re.M)
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "demo", "serve"])
+def test_solver_help_lists_every_solver(command):
+    from hetflow.solvers import solver_names
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    (flag,) = [a for a in sub.choices[command]._actions if "--solver" in a.option_strings]
+    text = " ".join(flag.help.split())
+    assert text.startswith("planner, one of: ") and "cpsat (bench extra)" in text
+    assert all(re.search(rf"\b{re.escape(name)}\b", text) for name in solver_names())

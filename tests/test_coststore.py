@@ -107,3 +107,29 @@ def test_apply_keeps_every_tasks_parent_order():
     applied = store.apply(g).graph
     assert applied.parents("c") == g.parents("c") == ["b", "a"]
     assert applied.cost("c") == {"cpu": 2.0}
+
+
+def test_hetflow_run_with_a_corrupt_store_is_exit_2_before_anything_starts(tmp_path, capsys, monkeypatch):
+    import time
+
+    from hetflow.flows.cli import main
+    from hetflow.taskgraph import Cluster
+
+    g = TaskGraph(name="ops")
+    g.add_task("a", {"cpu": 1.0}, kind="a", op="emulate")
+    g.save(str(tmp_path / "g.json"))
+    Cluster.local(gpus=0, cpus=1).save(str(tmp_path / "c.json"))
+    store = tmp_path / "costs.json"
+    store.write_text('{"format": "hetflow-cost-store", "version": 7}')
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a Dask cluster was started before the cost store was checked")
+
+    monkeypatch.setattr("hetflow.flows.runtime.cluster.open_session_for", no_cluster)
+    t0 = time.time()
+    code = main(["run", str(tmp_path / "g.json"), "--cluster", str(tmp_path / "c.json"), "--cost-store", str(store),
+                 "--no-out-dir"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "has version 7" in err[0], err
+    assert time.time() - t0 < 5
+    assert store.read_text() == '{"format": "hetflow-cost-store", "version": 7}'

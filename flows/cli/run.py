@@ -30,6 +30,7 @@ from typing import Any
 from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
 from hetflow.flows.extras import require_extra, require_graph_extras
 from hetflow.flows.options import RunOptions, default_run_folder
+from hetflow.flows.runtime.learning import run_cost_store
 from hetflow.solvers import Schedule
 from hetflow.taskgraph import Cluster, check_runnable, load_graph
 
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         check_runnable(graph, call["cluster"])  # learned costs never add a device class: the same verdict
         if not options.emulate:  # the ops run in worker processes started from this environment
             require_graph_extras(graph, "hetflow run")
+    run_cost_store(graph, options.cost_store, options.emulate)  # a corrupt store is bad input: say it now
     if args.keep_open and not embedded:
         print("hetflow: --keep-open applies to the embedded cluster (--cluster) only; ignored", file=sys.stderr)
     from hetflow.flows.orchestration.flow import run_plan  # Prefect and Dask load here

@@ -23,7 +23,7 @@ from hetflow.flows.options import RunOptions
 from hetflow.flows.orchestration.record import RunRecord, merge_digest
 from hetflow.flows.runtime.cluster import DaskSession, open_session_for
 from hetflow.flows.runtime.executor import Execution, PlanExecutor
-from hetflow.flows.runtime.learning import learn_from_execution
+from hetflow.flows.runtime.learning import learn_from_execution, run_cost_store
 from hetflow.flows.runtime.timeline import timeline_frame, worker_table
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
@@ -38,13 +38,6 @@ __all__ = ["run_plan", "RunRecord", "RunOptions", "merge_digest"]
 
 
 # -- learned costs -----------------------------------------------------------------------------------
-def _cost_store(graph: TaskGraph, options: RunOptions) -> CostStore | None:
-    """The cost store of this run, or None (no store asked for, or nothing in the graph runs a real op)."""
-    if options.cost_store is None or options.emulate or all(op is None for _, op in graph.G.nodes(data="op")):
-        return None
-    return CostStore.load() if options.cost_store == "default" else CostStore.load(options.cost_store)
-
-
 def _with_learned_costs(graph: TaskGraph, store: CostStore | None, cluster: Cluster) -> TaskGraph:
     """``graph`` with the store's costs on its real-op tasks (emulated tasks keep what they sleep)."""
     if store is None or not len(store):
@@ -204,7 +197,7 @@ def run_plan(
     if address is not None and client is not None:
         raise ClusterError("pass either a scheduler address or a client, not both")
     graph.validate()
-    store = _cost_store(graph, options)  # read before any cluster starts: a corrupt store is bad input
+    store = run_cost_store(graph, options.cost_store, options.emulate)  # before any cluster: corrupt = bad input
     options = options.with_run_folder(graph.name)  # {graph}/{time} in out_dir: a new folder for this run
     session = setup_cluster(cluster, address, client, options)
     try:

@@ -22,7 +22,15 @@ from hetflow.taskgraph import TaskGraph
 from hetflow.taskgraph.coststore import CostStore
 from hetflow.taskgraph.dask_convert import DaskSlot
 
-__all__ = ["Samples", "measure", "learn", "learn_from_execution", "observe_dask", "device_by_address"]
+__all__ = [
+    "Samples",
+    "measure",
+    "learn",
+    "run_cost_store",
+    "learn_from_execution",
+    "observe_dask",
+    "device_by_address",
+]
 
 Samples = tuple[dict[tuple[str, str], list[tuple[float, float]]], dict[str, list[tuple[float, float]]]]
 
@@ -118,6 +126,17 @@ def learn(store: CostStore, samples: Samples, *, save: bool = True) -> CostStore
         if save and store.path is not None:
             store.save()
     return store
+
+
+def run_cost_store(graph: TaskGraph, cost_store: str | None, emulate: bool = False) -> CostStore | None:
+    """The cost store a run of ``graph`` uses and feeds (``RunOptions.cost_store``), or None.
+
+    None when no store is asked for, the run is emulated, or no task runs a real op. A corrupt store raises
+    :class:`~hetflow.taskgraph.coststore.CostStoreError` (one line): call it before anything starts.
+    """
+    if cost_store is None or emulate or all(op is None for _, op in graph.G.nodes(data="op")):
+        return None
+    return CostStore.load() if cost_store == "default" else CostStore.load(cost_store)
 
 
 def learn_from_execution(store: CostStore, graph: TaskGraph, execution: Any, cluster: Any) -> CostStore:

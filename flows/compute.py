@@ -363,6 +363,6 @@ def _execute(
     outputs: list[Hashable] = list(dict.fromkeys(work.outputs))
     executor = PlanExecutor(
         client, graph, cluster, slots, solver=solver, seed=seed, retries=retries, pace=pace, nodes=work.nodes,
-        outputs=outputs,
+        outputs=outputs, task_timeout_factor=None,  # costs of unmeasured kinds are guesses (10 ms): no per-task limit
     )
     return executor.run(schedule)

@@ -36,7 +36,17 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["console_logs", "quiet_close", "filtered", "console_handlers", "AtLeast", "QUIET_LEVEL", "DASK_LOGGERS"]
+__all__ = [
+    "console_logs",
+    "quiet_close",
+    "filtered",
+    "console_handlers",
+    "AtLeast",
+    "NoTraceback",
+    "without_tracebacks",
+    "QUIET_LEVEL",
+    "DASK_LOGGERS",
+]
 
 QUIET_LEVEL = logging.WARNING
 _QUIET_ENV = {"PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING", "DASK_LOGGING__DISTRIBUTED": "warning"}
@@ -52,6 +62,35 @@ class AtLeast(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= self.level or bool(self.prefixes) and not record.name.startswith(self.prefixes)
+
+
+class NoTraceback(logging.Filter):
+    """On ``handler``: a record with a traceback is emitted as a copy without it (the record itself, which
+    other handlers such as Prefect's API handler also see, keeps it)."""
+
+    def __init__(self, handler: logging.Handler):
+        super().__init__()
+        self.handler = handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.exc_info or record.exc_text):
+            return True
+        self.handler.handle(logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None}))
+        return False
+
+
+@contextmanager
+def without_tracebacks() -> Iterator[None]:
+    """While inside: console handlers show log records as their message lines, without tracebacks (for
+    commands that report an error themselves, in one line)."""
+    pairs = [(h, NoTraceback(h)) for h in console_handlers()]
+    for h, f in pairs:
+        h.addFilter(f)
+    try:
+        yield
+    finally:
+        for h, f in pairs:
+            h.removeFilter(f)
 
 
 def console_handlers() -> list[logging.Handler]:

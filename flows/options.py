@@ -91,7 +91,14 @@ class RunOptions:
     max_replans : int
         Re-plans allowed after worker deaths before the run fails.
     timeout : float, optional
-        Fail when the execution takes longer (seconds).
+        Fail when the execution takes longer (seconds), naming the tasks still running; the sinks that
+        finished are kept (and written, marked incomplete).
+    task_timeout_factor : float, optional
+        Fail the run when one attempt of a task runs longer than ``task_timeout_factor`` times its planned
+        duration (scaled by ``time_scale``) plus ``task_timeout_slack`` seconds, naming it and its worker;
+        None: no per-task limit.
+    task_timeout_slack : float
+        Seconds added to every task's limit (start-up, model loading, a cost model that is off).
     poll_interval : float
         Seconds between the executor's checks of sink results and worker liveness.
     dashboard : bool
@@ -116,6 +123,9 @@ class RunOptions:
         Release tasks to Dask only as their consumers come within ``pace`` places of the head of their
         worker's planned queue (:mod:`hetflow.flows.runtime.pacing`): bounded memory when a fast stage feeds
         a slow one. None (default) submits the whole plan at once. Re-plans are not paced.
+    data_dirs : sequence of str
+        Folders the graph's tasks may read files from, besides the folder of the graph file (``--data-dir``).
+        Files the ops write go only into ``out_dir`` (:mod:`hetflow.flows.runtime.trust`).
     """
 
     solver: str = "dp"
@@ -135,6 +145,9 @@ class RunOptions:
     artifacts: bool = True
     cost_store: str | None = "default"
     pace: int | None = None
+    data_dirs: tuple[str, ...] = ()
+    task_timeout_factor: float | None = 10.0
+    task_timeout_slack: float = 60.0
 
     def __post_init__(self) -> None:
         check_solver_name(self.solver)
@@ -144,12 +157,13 @@ class RunOptions:
             _set(self, name, _count(name, getattr(self, name)))
         if self.seed > MAX_SEED:
             raise OptionError("seed", f"must be <= {MAX_SEED}, not {self.seed!r}")
-        for name in ("retry_delay", "time_scale"):
+        for name in ("retry_delay", "time_scale", "task_timeout_slack"):
             _set(self, name, _seconds(name, getattr(self, name), zero_ok=True))
         for name in ("poll_interval", "connect_timeout"):
             _set(self, name, _seconds(name, getattr(self, name), zero_ok=False))
-        if self.timeout is not None:
-            _set(self, "timeout", _seconds("timeout", self.timeout, zero_ok=False))
+        for name in ("timeout", "task_timeout_factor"):
+            if getattr(self, name) is not None:
+                _set(self, name, _seconds(name, getattr(self, name), zero_ok=False))
         for name in ("emulate", "strict_order", "dashboard", "artifacts"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(name, f"must be True or False, not {getattr(self, name)!r}")
@@ -164,6 +178,7 @@ class RunOptions:
             if not isinstance(self.cost_store, (str, os.PathLike)) or not str(self.cost_store):
                 raise OptionError("cost_store", f"must be 'default', a file path or None, not {self.cost_store!r}")
             _set(self, "cost_store", os.fspath(self.cost_store))
+        _set(self, "data_dirs", _folders("data_dirs", self.data_dirs))
 
     @classmethod
     def names(cls) -> list[str]:
@@ -211,7 +226,7 @@ class RunOptions:
 
     def to_dict(self) -> dict[str, Any]:
         """The options as a JSON-able dict (``RunOptions.build(d)`` reads it back)."""
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "data_dirs": list(self.data_dirs)}
 
 
 def default_run_folder() -> str:
@@ -241,6 +256,15 @@ def _placeholders(out_dir: str) -> list[str]:
 
 def _set(options: RunOptions, name: str, value: Any) -> None:
     object.__setattr__(options, name, value)  # normalising in __post_init__ of a frozen dataclass
+
+
+def _folders(name: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, (list, tuple)):
+        raise OptionError(name, f"must be a list of folder paths, not {value!r}")
+    for v in value:
+        if not isinstance(v, (str, os.PathLike)) or not str(v):
+            raise OptionError(name, f"must be a list of folder paths, not {value!r}")
+    return tuple(os.fspath(v) for v in value)
 
 
 def _count(name: str, value: Any) -> int:

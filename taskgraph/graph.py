@@ -109,6 +109,8 @@ class TaskGraph:
     (0.6, 8000000.0)
     """
 
+    source: str | None = None  # the file it was loaded from (absolute path; None when built in Python)
+
     def __init__(self, G: nx.DiGraph | None = None, *, name: str | None = None, validate: bool = True):
         if G is None:
             G = nx.DiGraph()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,8 @@ def check_task_id(value: Any, what: str) -> str | int | float:
 def load_graph(path: str | Path) -> TaskGraph:
     """Load a task graph file: node-link JSON, or WfCommons WfFormat (detected by its ``"workflow"`` key).
 
+    The graph remembers the file's absolute path as ``graph.source``.
+
     Examples
     --------
     >>> traces = Path(__file__).parent / "data" / "wfinstances"  # the WfFormat traces shipped with hetflow
@@ -144,8 +147,11 @@ def load_graph(path: str | Path) -> TaskGraph:
     if isinstance(data, Mapping) and "workflow" in data:
         from hetflow.taskgraph.wfformat import graph_from_wfformat
 
-        return graph_from_wfformat(data)
-    return graph_from_dict(data)
+        graph = graph_from_wfformat(data)
+    else:
+        graph = graph_from_dict(data)
+    graph.source = os.path.abspath(path)  # where its tasks may read files (hetflow.flows.runtime.trust)
+    return graph
 
 
 def save_graph(graph: TaskGraph, path: str | Path) -> None:

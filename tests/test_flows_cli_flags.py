@@ -90,6 +90,10 @@ FLAGS = [
     ("run", ["--cost-store", "mine.json"], "options.cost_store", "mine.json"),
     ("run", ["--no-cost-store"], "options.cost_store", None),
     ("run", ["--host", "0.0.0.0"], "options.host", "0.0.0.0"),
+    ("run", ["--data-dir", "{dir}"], "options.data_dirs", ("{dir}",)),
+    ("run", ["--task-timeout-factor", "3"], "options.task_timeout_factor", 3.0),
+    ("run", ["--task-timeout-slack", "5"], "options.task_timeout_slack", 5.0),
+    ("run", ["--no-task-timeout"], "options.task_timeout_factor", None),
     ("demo", ["--docs", "100"], "n_docs", 100),
     ("demo", ["--batch-size", "32"], "batch_size", 32),
     ("demo", ["--shards", "2"], "n_shards", 2),
@@ -122,6 +126,7 @@ FLAGS = [
     ("serve", ["--emulate"], "options.emulate", True),
     ("serve", ["--retries", "7"], "options.retries", 7),
     ("serve", ["--out-dir", "reports"], "options.out_dir", "reports"),
+    ("serve", ["--data-dir", "{dir}"], "options.data_dirs", ("{dir}",)),
     ("profile", ["--cluster", CLUSTER], "cluster.names", ["gpu0", "cpu0"]),
     ("profile", ["--address", "tcp://10.0.0.5:8786"], "address", "tcp://10.0.0.5:8786"),
     ("profile", ["--gpus", "0"], "cluster.names", ["cpu0", "cpu1"]),
@@ -154,6 +159,8 @@ def test_flag_reaches_its_argument(command, flag, path, expected, files):
         without_argv, with_argv = base[:2] + other[flag[0]], base[:2] + fill(flag)
     without, with_flag = _arguments(without_argv), _arguments(with_argv)
     expected = expected.format(**files) if isinstance(expected, str) else expected
+    if isinstance(expected, tuple):
+        expected = tuple(e.format(**files) for e in expected)
     got = _get(with_flag, path)
     assert got == expected
     try:

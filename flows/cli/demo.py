@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
+from hetflow.flows.cli import DEFAULTS, add_verbose_flag, kept_note, prefect_server, run_options, solver_help
 from hetflow.flows.extras import require_extra
 from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR, demo_options
 from hetflow.taskgraph.errors import InvalidInput
@@ -82,12 +82,16 @@ def run(args: argparse.Namespace) -> int:
     require_extra("llm", "hetflow demo")  # before anything starts: one line instead of an import traceback
     call = arguments(args)
     from hetflow.flows.llm.demo import format_summary, run_demo
-    from hetflow.flows.runtime.executor import TaskFailed
+    from hetflow.flows.runtime.executor import SchedulerLost, TaskFailed
 
     try:
-        demo = run_demo(**call)
+        with prefect_server(tracebacks=bool(args.verbose)):
+            demo = run_demo(**call)
     except TaskFailed as e:
-        print(f"hetflow: demo run failed: {e}", file=sys.stderr)
+        print(f"hetflow: demo run failed: {e}{kept_note(e, call['options'])}", file=sys.stderr)
         return 1
+    except SchedulerLost as e:
+        print(f"hetflow: {e}", file=sys.stderr)
+        return 3
     print(format_summary(demo))
     return 0

@@ -15,7 +15,9 @@ stdout, the first sink results and the run folder. The outputs
 (:func:`hetflow.flows.orchestration.record.write_outputs`) go to a new folder
 ``hetflow-runs/<graph>-<time>/`` (:func:`hetflow.flows.options.default_run_folder`) unless ``--out-dir``
 names another or ``--no-out-dir`` writes none. Exit 0 on success, 2 on bad input (unreadable files, a
-missing extra, a task no worker can run, ...), 1 when the run itself fails.
+missing extra, a task no worker can run, a file path outside the run's folders, ...), 1 when the run itself
+fails (the sinks that finished are kept in the run folder, marked incomplete), 3 when the Dask scheduler is
+lost, 143 on SIGTERM (like Ctrl-C: what the run started is stopped).
 """
 
 from __future__ import annotations
@@ -27,10 +29,19 @@ import sys
 import time
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
+from hetflow.flows.cli import (
+    DEFAULTS,
+    add_trust_arguments,
+    add_verbose_flag,
+    kept_note,
+    prefect_server,
+    run_options,
+    solver_help,
+)
 from hetflow.flows.extras import require_extra, require_graph_extras
 from hetflow.flows.options import RunOptions, default_run_folder
 from hetflow.flows.runtime.learning import run_cost_store
+from hetflow.flows.runtime.trust import confine_paths
 from hetflow.solvers import Schedule
 from hetflow.taskgraph import Cluster, check_runnable, load_graph
 
@@ -87,6 +98,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--keep-open", action="store_true", default=False,
                    help="with --cluster: keep the embedded cluster (and its dashboard) up after the run until "
                         "Ctrl-C")
+    add_trust_arguments(p)
+    p.add_argument("--task-timeout-factor", type=float,
+                   help="fail when a task runs longer than this many times its planned duration plus the slack "
+                        f"(default {DEFAULTS.task_timeout_factor:g})")
+    p.add_argument("--task-timeout-slack", type=float,
+                   help=f"seconds added to every task's limit (default {DEFAULTS.task_timeout_slack:g})")
+    p.add_argument("--no-task-timeout", dest="task_timeout_factor", action="store_const", const=None,
+                   help="no per-task time limit")
     add_verbose_flag(p)
     p.set_defaults(func=run)
     return p
@@ -118,12 +137,13 @@ def run(args: argparse.Namespace) -> int:
         print("hetflow: --keep-open applies to the embedded cluster (--cluster) only; ignored", file=sys.stderr)
     from hetflow.flows.orchestration.flow import run_plan  # Prefect and Dask load here
     from hetflow.flows.runtime.cluster import open_session_for
-    from hetflow.flows.runtime.executor import TaskFailed
+    from hetflow.flows.runtime.executor import SchedulerLost, TaskFailed
 
     call["options"] = claimed = options.with_run_folder(graph.name)
     created = claimed.out_dir if claimed is not options else None  # a new folder, made for this run
     options, record, session = claimed, None, None
     try:
+        confine_paths(graph, options)  # an untrusted graph's file paths: refused before anything starts
         if embedded:  # started here, not in the flow: the link is printed while it is live, --keep-open
             session = open_session_for(options, call["cluster"])
             if options.dashboard and session.dashboard_link:
@@ -131,10 +151,14 @@ def run(args: argparse.Namespace) -> int:
                       f"{'' if args.keep_open else '; --keep-open keeps it after'})", file=sys.stderr)
             call["client"] = session.client
         try:
-            record = run_plan(**call)
+            with prefect_server(tracebacks=bool(args.verbose)):
+                record = run_plan(**call)
         except TaskFailed as e:
-            print(f"hetflow: run failed: {e}", file=sys.stderr)
+            print(f"hetflow: run failed: {e}{kept_note(e, options)}", file=sys.stderr)
             return 1
+        except SchedulerLost as e:
+            print(f"hetflow: {e}{kept_note(e, options)}", file=sys.stderr)
+            return 3
         _print_summary(record, options, live=not embedded or args.keep_open)
         if session is not None and args.keep_open:
             _wait_for_interrupt(session.dashboard_link if options.dashboard else None)

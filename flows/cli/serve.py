@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, add_verbose_flag, run_options, solver_help
+from hetflow.flows.cli import DEFAULTS, add_trust_arguments, add_verbose_flag, run_options, solver_help
 from hetflow.flows.extras import require_extra, require_graph_extras
 from hetflow.taskgraph import load_graph
 from hetflow.taskgraph.errors import InvalidInput
@@ -48,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--retries", type=int, help=f"re-runs of a failing task (default {DEFAULTS.retries})")
     p.add_argument("--out-dir", help="each run writes its outputs here; {graph} and {time} are filled in per run "
                                      "(e.g. reports/{graph}-{time}: a new folder each time)")
+    add_trust_arguments(p)
     p.add_argument("--apply-only", action="store_true", default=False, help="register the deployment and exit")
     add_verbose_flag(p)
     p.set_defaults(func=run)

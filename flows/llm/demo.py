@@ -287,6 +287,8 @@ def run_demo(
         Options by name, applied to ``options``: ``run_demo(solver="heft", out_dir=None)``.
     """
     options = demo_options(options, **overrides)
+    if corpus != "bundled":  # a corpus named by the caller: its folder is one the job may read
+        options = RunOptions.build(options, data_dirs=(*options.data_dirs, os.path.dirname(os.path.abspath(corpus))))
     solver = options.solver
     os.environ.setdefault("HETFLOW_TORCH_THREADS", "1")  # worker processes inherit it: one torch thread each
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar per worker

@@ -238,7 +238,7 @@ def _meta(msg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: msg[k] for k in _META}
 
 
-@register_op("llm.preprocess")
+@register_op("llm.preprocess", reads={"corpus": ["bundled"]})
 def preprocess(*, corpus: str = "bundled", start: int, stop: int) -> dict[str, Any]:
     """Load, normalize, deduplicate and tokenize corpus rows ``[start, stop)``.
 
@@ -401,7 +401,7 @@ def score(act: Mapping[str, Any], *, device: str | None = "cpu", keep_embeddings
     return df
 
 
-@register_op("llm.merge")
+@register_op("llm.merge", writes=["out"])
 def merge(
     *frames: pd.DataFrame, final: bool = False, n_docs: int | None = None, out: str | None = None
 ) -> pd.DataFrame:

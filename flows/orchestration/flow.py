@@ -16,6 +16,8 @@ Example (starts an embedded Dask cluster; use ``address="tcp://..."`` for a runn
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Hashable
 from typing import Any
 
@@ -25,6 +27,7 @@ from hetflow.flows.runtime.cluster import DaskSession, open_session_for
 from hetflow.flows.runtime.executor import Execution, PlanExecutor
 from hetflow.flows.runtime.learning import learn_from_execution, run_cost_store
 from hetflow.flows.runtime.timeline import timeline_frame, worker_table
+from hetflow.flows.runtime.trust import confine_paths, with_graph_folder
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
@@ -99,6 +102,7 @@ def report_run(
     execution: Execution,
     results: dict[Hashable, Any],
     options: RunOptions,
+    incomplete: str | None = None,
 ) -> RunRecord:
     time_scale = options.time_scale
     frame = timeline_frame(graph, execution, session.slots, time_scale)
@@ -110,6 +114,7 @@ def report_run(
             "tasks": len(r.schedule),
             "kept": r.kept,
             "planned_makespan": r.schedule.makespan * time_scale,
+            **({"rejoined": r.rejoined} if r.rejoined else {}),
         }
         for r in execution.replans
     ]
@@ -127,6 +132,8 @@ def report_run(
         time_scale=time_scale,
         replans=replans,
         dashboard_link=session.dashboard_link if options.dashboard else None,
+        incomplete=incomplete,
+        missing=[s for s in graph.sinks if s not in results],
     )
     if options.artifacts:
         create_markdown_artifact(record.to_markdown(), key="hetflow-run-summary", description="plan vs actual")
@@ -136,6 +143,20 @@ def report_run(
         paths = record.save(options.out_dir)
         get_run_logger().info(f"wrote {', '.join(paths.values())}")  # the one writer: record.write_outputs
     return record
+
+
+def _report_partial(
+    error: Exception, graph: TaskGraph, session: DaskSession, schedule: Schedule, options: RunOptions
+) -> None:
+    """After a failed execution: report (and write, marked incomplete) the sinks that finished before it."""
+    execution = getattr(error, "execution", None)
+    if not isinstance(execution, Execution):
+        return
+    reason = f"{type(error).__name__}: {error}"
+    try:
+        report_run(graph, session, schedule, execution, dict(execution.results), options, incomplete=reason)
+    except Exception as e:  # never hide the run's own error behind a reporting one
+        get_run_logger().warning(f"could not report the partial run: {type(e).__name__}: {e}")
 
 
 @flow(name="hetflow-run-plan", validate_parameters=False, log_prints=True)
@@ -180,7 +201,11 @@ def run_plan(
     hetflow.taskgraph.errors.InvalidInput
         Bad graph/cluster/schedule/options, or (``DeviceError``) a task that no surviving worker can run.
     hetflow.flows.runtime.executor.TaskFailed
-        A task failed on every attempt.
+        A task failed on every attempt or ran past its limit, or the run passed ``options.timeout``. The
+        sinks that finished are reported (and, with ``out_dir``, written, marked incomplete) first; the
+        exception's ``execution`` holds them.
+    hetflow.flows.runtime.executor.SchedulerLost
+        The Dask scheduler went away during the run.
 
     Examples
     --------
@@ -198,12 +223,24 @@ def run_plan(
         raise ClusterError("pass either a scheduler address or a client, not both")
     graph.validate()
     store = run_cost_store(graph, options.cost_store, options.emulate)  # before any cluster: corrupt = bad input
-    options = options.with_run_folder(graph.name)  # {graph}/{time} in out_dir: a new folder for this run
+    given, options = options, options.with_run_folder(graph.name)  # {graph}/{time}: a new folder for this run
+    try:
+        graph = confine_paths(graph, options)  # an untrusted graph reads and writes only where the run allows
+    except InvalidInput:
+        if options is not given:
+            with contextlib.suppress(OSError):
+                os.rmdir(options.out_dir)  # the folder just made for this run, still empty
+        raise
+    options = with_graph_folder(options, graph)  # for the executor's check on the workers' op declarations
     session = setup_cluster(cluster, address, client, options)
     try:
         planned = _with_learned_costs(graph, store, session.cluster)
         schedule = make_plan(planned, session.cluster, options, schedule)
-        execution = execute_plan(session, planned, schedule, options)
+        try:
+            execution = execute_plan(session, planned, schedule, options)
+        except Exception as e:
+            _report_partial(e, planned, session, schedule, options)
+            raise
         results = merge_results(planned, execution)
         record = report_run(planned, session, schedule, execution, results, options)
         if store is not None:

@@ -8,7 +8,10 @@
 * ``results.json`` — the merge digest and each sink's result; a sink whose result is a pandas DataFrame is
   written as ``results.parquet`` (``results-<sink>.parquet`` when there are several) and named in
   ``results.json``; other results over 1 MiB or not JSON go to ``results/<i>-<sink>.<ext>`` (npy, bin, txt,
-  json, ...; :func:`hetflow.flows.runtime.results_io.result_entry`) and are referenced there;
+  json, ...; :func:`hetflow.flows.runtime.results_io.result_entry`) and are referenced there. A run that
+  failed (a task failed or ran past its limit, a time-out, a lost scheduler) writes the sinks that
+  finished, and its ``results.json`` starts with ``"complete": false``, the reason (``"incomplete"``) and
+  the sinks without a result (``"missing"``); the summary's first row says so too;
 * ``summary.md`` — headline numbers, per-worker load, tasks per kind and worker, re-plans;
 * ``gantt.png`` and ``gantt.html`` — the planned-vs-actual chart (:func:`hetflow.solvers.charts.gantt_compare`;
   the HTML one is interactive).
@@ -41,7 +44,8 @@ class RunRecord:
     ``results`` maps each sink to its result in ``graph.sinks`` order (the merge order). Times are seconds;
     planned ones are model seconds times ``time_scale``, actual ones are relative to the first submit.
     ``planned_makespan`` is the original plan's; after re-plans, ``replanned_makespan`` is when the plan in
-    force at the end expected to finish. ``paths`` names the files :func:`write_outputs` wrote.
+    force at the end expected to finish. ``paths`` names the files :func:`write_outputs` wrote. A partial
+    record (of a failed run) has ``incomplete`` (the reason) and ``missing`` (the sinks without a result).
     """
 
     graph_name: str
@@ -58,6 +62,8 @@ class RunRecord:
     replans: list[dict[str, Any]] = field(default_factory=list)
     dashboard_link: str | None = None
     paths: dict[str, str] = field(default_factory=dict)
+    incomplete: str | None = None
+    missing: list[Hashable] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
@@ -84,6 +90,7 @@ class RunRecord:
         """Headline numbers (JSON-able)."""
         tl = self.timeline
         return {
+            **({"INCOMPLETE": self.incomplete, "missing_sinks": len(self.missing)} if self.incomplete else {}),
             "graph": self.graph_name,
             "tasks": len(tl),
             "sinks": len(self.results),
@@ -156,7 +163,10 @@ def write_outputs(record: RunRecord, out_dir: str | Path) -> dict[str, str]:
             value = {"parquet": name, "rows": len(value)}
         entries.append([str(sink), result_entry(value, out, f"{i:03d}-{_file_safe(sink)[:60]}")])
     paths["results"] = out / "results.json"
-    paths["results"].write_text(json.dumps({"digest": record.digest, "results": entries}, indent=1) + "\n")
+    status: dict[str, Any] = {}  # a complete run's results.json has no status keys
+    if record.incomplete is not None:
+        status = {"complete": False, "incomplete": record.incomplete, "missing": [str(s) for s in record.missing]}
+    paths["results"].write_text(json.dumps({**status, "digest": record.digest, "results": entries}, indent=1) + "\n")
 
     paths["summary"] = out / "summary.md"
     paths["summary"].write_text(record.to_markdown(), encoding="utf-8")

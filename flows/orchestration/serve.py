@@ -25,6 +25,7 @@ from typing import Any
 
 from hetflow.flows.options import RunOptions
 from hetflow.flows.orchestration.flow import run_plan
+from hetflow.flows.runtime.trust import confine_paths
 from hetflow.taskgraph import Cluster, load_graph
 from hetflow.taskgraph.errors import InvalidInput
 from prefect import flow
@@ -66,6 +67,7 @@ def _parameters(graph: str, cluster: str | None, address: str | None, options: R
         params["address"] = address
     if options.out_dir is not None:
         options = RunOptions.build(options, out_dir=os.path.abspath(options.out_dir))
+    options = RunOptions.build(options, data_dirs=[os.path.abspath(d) for d in options.data_dirs])
     params["options"] = options.to_dict()
     return params
 
@@ -88,7 +90,7 @@ def deployment(
     importable.
     """
     options = RunOptions.build(options, **overrides)
-    load_graph(graph)  # fail now on a bad file, not at 2 a.m.
+    confine_paths(load_graph(graph), options)  # fail now on a bad file or file path, not at 2 a.m.
     return run_graph_file.to_deployment(
         name=name,
         cron=cron,

@@ -155,8 +155,11 @@ class DaskSession:
     def close(self, quiet: bool = True) -> None:
         """Close the client, then the cluster this session started (its workers retire before the scheduler
         stops). ``quiet``: Dask's console lines below CRITICAL are dropped meanwhile (comms closing under a
-        pending read log ``CommClosedError`` tracebacks that say nothing about the run)."""
-        with quiet_close() if quiet else contextlib.nullcontext():
+        pending read log ``CommClosedError`` tracebacks that say nothing about the run). A client that lost
+        its scheduler always closes quietly: the loss was reported, and Dask would log its cancelled
+        reconnect with a traceback."""
+        lost = self.client.status not in ("running", "closed")
+        with quiet_close() if quiet or lost else contextlib.nullcontext():
             self.client.close()
             if self.local_cluster is not None:
                 self.local_cluster.close()

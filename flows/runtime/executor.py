@@ -19,9 +19,15 @@ How a plan becomes Dask tasks (:class:`PlanExecutor`):
   polls the scheduler, then: keeps every result that still lives on a surviving worker (``who_has``),
   releases the other futures (never ``cancel``, which would cascade to finished dependents), re-plans the
   part of the graph still needed by unfinished sinks onto the surviving workers with the same solver, and
-  submits it under new keys (``-r1``, ``-r2``, ...). A restarted worker has a new address and is not used
-  again in the run. Sink results are gathered as soon as they finish and never again, so no result is
-  lost or merged twice.
+  submits it under new keys (``-r1``, ``-r2``, ...). A restarted worker (same name, new address) joins the
+  next re-plan, or gets one of its own when planning on it is expected to finish sooner
+  (:data:`REJOIN_GAIN`). Sink results are gathered as soon as they finish and never again, so no result is
+  lost or merged twice; a gather watches the holders (:func:`~hetflow.flows.runtime.liveness.gather_live`)
+  instead of timing out.
+* limits (:mod:`hetflow.flows.runtime.liveness`): a task attempt running past ``task_timeout_factor`` x its
+  planned duration + ``task_timeout_slack``, or the run past ``timeout``, fails the run naming what runs and
+  waits; a lost scheduler raises :class:`SchedulerLost`. Either way the sinks gathered so far travel with
+  the exception (``execution``).
 
 Order on a worker. A single-thread Dask worker runs, among the tasks whose inputs are already on it, the
 one with the highest priority; it never waits for a higher-priority task whose inputs are still missing.
@@ -37,11 +43,10 @@ that run slower (8.3 s vs 7.4-8.0 s), so it is off by default.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -49,56 +54,34 @@ from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 from dask.task_spec import DataNode, Task, TaskRef
 from distributed import wait
 from hetflow.flows.options import RunOptions
+from hetflow.flows.runtime.execution import Execution, Round, RunState, TaskFailed
 from hetflow.flows.runtime.keys import TaskSpec, format_key
-from hetflow.flows.runtime.ops import missing_ops
+from hetflow.flows.runtime.liveness import (
+    SchedulerLost,
+    TaskLimits,
+    alive_workers,
+    check_scheduler,
+    executing,
+    gather_live,
+    lost_scheduler,
+)
+from hetflow.flows.runtime.ops import declared_paths, missing_ops
 from hetflow.flows.runtime.pacing import Pacer
+from hetflow.flows.runtime.trust import confine_paths
 from hetflow.flows.runtime.worker import run_graph_task, warm_up
 from hetflow.solvers import plan
 from hetflow.solvers.schedule import Schedule
 from hetflow.taskgraph import Cluster, TaskGraph, check_runnable
-from hetflow.taskgraph.dask_convert import GPU_RESOURCE, DaskSlot
+from hetflow.taskgraph.dask_convert import GPU_RESOURCE, DaskSlot, dask_slots
 from hetflow.taskgraph.errors import ClusterError, DeviceError, InvalidInput
 
-__all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "UnknownOpError", "run_graph_task"]
+__all__ = ["PlanExecutor", "Execution", "Round", "TaskFailed", "SchedulerLost", "UnknownOpError", "run_graph_task"]
 
-
-class TaskFailed(RuntimeError):
-    """A graph task raised on every attempt, or the run could not recover from lost workers."""
+REJOIN_GAIN = 0.9  # a restarted worker rejoins when the plan with it is expected to take < 90% of the time left
 
 
 class UnknownOpError(InvalidInput):
     """A task's op name cannot be resolved on a worker that is planned to run it (nothing was run)."""
-
-
-@dataclass
-class Round:
-    """One submission: the original plan (round 0) or a re-plan after workers died."""
-
-    index: int
-    schedule: Schedule
-    offset: float  # seconds after the run start when it was submitted
-    keys: dict[Hashable, str]
-    dead: list[str] = field(default_factory=list)
-    kept: int = 0  # results carried over from earlier rounds
-
-
-@dataclass
-class Execution:
-    """What :meth:`PlanExecutor.run` returns."""
-
-    results: dict[Hashable, Any]  # sink -> result, in ``graph.sinks`` order
-    rounds: list[Round]
-    final_key: dict[Hashable, str]  # task -> key whose result was used
-    final_round: dict[Hashable, int]
-    t0: float  # wall clock (time.time()) just before the first submit
-    wall_seconds: float  # first submit -> last sink gathered
-    submit_seconds: float  # time spent in the round-0 submit loop
-    failures: dict[str, int]  # repr(task) -> failed attempts (all rounds)
-    stream: list[dict[str, Any]]  # Dask task-stream records of this run's keys
-
-    @property
-    def replans(self) -> list[Round]:
-        return self.rounds[1:]
 
 
 class PlanExecutor:
@@ -273,83 +256,149 @@ class PlanExecutor:
 
     # -- main loop ------------------------------------------------------------------------------
     def run(self, schedule: Schedule) -> Execution:
-        """Submit ``schedule``, watch it to the end (recovering from dead workers) and gather the sinks."""
-        graph, client, opts = self.graph, self.client, self.options
+        """Submit ``schedule``, watch it to the end (recovering from dead workers) and gather the sinks.
+
+        Raises
+        ------
+        TaskFailed
+            A task failed on every attempt or ran past its limit, the run passed ``timeout``, or workers kept
+            dying; it names the tasks still running. The exception's ``execution`` is the partial run.
+        SchedulerLost
+            The client lost the Dask scheduler.
+        """
+        client, opts = self.client, self.options
         missing = [w for w in schedule.workers if w not in self.slots]
         if missing:
             raise ClusterError(f"the schedule uses worker {missing[0]!r}, which the Dask cluster does not have")
         client.get_task_stream(count=0)  # make sure the scheduler records the task stream
         client.run(warm_up)  # imports on every worker now, not inside the first timed task
         self._check_ops(schedule)
-        futures: dict[Hashable, Any] = {}
-        final_round: dict[Hashable, int] = dict.fromkeys(graph.tasks, 0)
-        dead: set[str] = set()
-        results: dict[Hashable, Any] = {}
-        sinks = self.outputs
-        t0 = time.time()
-        keys = self._submit(schedule, 0, futures)
-        submit_seconds = time.time() - t0
-        rounds = [Round(0, schedule, 0.0, keys)]
-        final_key = dict(keys)
-        self.log(f"submitted {len(keys)} tasks in {submit_seconds:.3f} s")
-        gather_timeout = 10.0
-        done: set[Hashable] = set()  # tasks seen finished (this round's future)
+        self.names = {slot.address: name for name, slot in self.slots.items()}
+        self.limits = TaskLimits(opts.task_timeout_factor, opts.task_timeout_slack, opts.time_scale)
+        state = RunState(time.time(), final_round=dict.fromkeys(self.graph.tasks, 0), known=set(self.names))
+        keys = self._submit(schedule, 0, state.futures)
+        state.submit_seconds = time.time() - state.t0
+        state.add(Round(0, schedule, 0.0, keys))
+        self.limits.add(schedule, keys)
+        self.log(f"submitted {len(keys)} tasks in {state.submit_seconds:.3f} s")
         try:
-            while len(results) < len(sinks):
-                if opts.timeout is not None and time.time() - t0 > opts.timeout:
-                    raise TaskFailed(f"the run did not finish within {opts.timeout:g} s")
-                pending = [s for s in sinks if s not in results and s in futures]  # (paced: submitted ones)
-                try:  # O(pending) per poll interval, not per finished sink
-                    with client.as_current():
-                        watched = [futures[s] for s in pending] + self._paced_watch(futures, done)
-                        wait(watched, timeout=opts.poll_interval, return_when="FIRST_COMPLETED" if self._held
-                             else "ALL_COMPLETED")
-                except TimeoutError:
-                    pass
-                self._progress(futures, done)
-                status = {s: futures[s].status for s in pending}
-                finished = [s for s in pending if status[s] == "finished"]
-                if finished:
-                    try:
-                        values = client.sync(_gather, client, [futures[s] for s in finished], gather_timeout)
-                    except (asyncio.TimeoutError, TimeoutError):  # slow, or a holder died under us:
-                        values, gather_timeout = None, 2 * gather_timeout  # the liveness check decides
-                    for s, v in zip(finished, values or ()):
-                        results[s] = v  # gathered once, never again: no sink is lost or merged twice
-                        futures.pop(s).release()
-                alive = set(client.nthreads())
-                gone = {name for name, slot in self.slots.items() if slot.address not in alive} - dead
-                if gone:
-                    dead |= gone
-                    if len(rounds) > opts.max_replans:
-                        raise TaskFailed(f"workers {sorted(dead)} died; gave up after {opts.max_replans} re-plans")
-                    new = self._replan(futures, results, dead, alive, len(rounds), t0)
-                    done -= set(new.keys) if new is not None else set()
-                    if new is not None:
-                        rounds.append(new)
-                        final_key.update(new.keys)
-                        final_round.update(dict.fromkeys(new.keys, new.index))
-                elif "error" in status.values():  # errors propagate to the sinks; report the first cause
-                    first = next(t for t in graph.tasks if t in futures and futures[t].status == "error")
-                    self._raise_failure(first, futures[first])
-            wall = time.time() - t0
-        except BaseException:
-            for f in futures.values():
-                f.release()
+            while len(state.results) < len(self.outputs):
+                self._step(state)
+            state.wall = time.time() - state.t0
+        except Exception as e:  # keep what finished: the caller reports it as a partial run
+            error = e if isinstance(e, SchedulerLost) else lost_scheduler(client) or e  # futures cancelled with it
+            self._forget(state)
+            state.wall = time.time() - state.t0
+            error.execution = self._execution(state, complete=False)  # type: ignore[attr-defined]
+            if error is e:
+                raise
+            raise error from None
+        except BaseException:  # Ctrl-C, SIGTERM: stop at once
+            self._forget(state)
             raise
-        for f in futures.values():
-            f.release()
+        self._forget(state)
+        return self._execution(state)
+
+    def _step(self, state: RunState) -> None:
+        """One poll: wait a little on the pending sinks, follow worker deaths and restarts, gather the finished
+        sinks, fail on a task error or a time limit."""
+        client, opts, futures = self.client, self.options, state.futures
+        check_scheduler(client)
+        if opts.timeout is not None and time.time() - state.t0 > opts.timeout:
+            raise TaskFailed(f"the run did not finish within {opts.timeout:g} s; {self._describe(state)}")
+        pending = [s for s in self.outputs if s not in state.results and s in futures]  # (paced: submitted ones)
+        try:  # O(pending) per poll interval, not per finished sink
+            with client.as_current():
+                watched = [futures[s] for s in pending] + self._paced_watch(futures, state.done)
+                wait(watched, timeout=opts.poll_interval, return_when="FIRST_COMPLETED" if self._held
+                     else "ALL_COMPLETED")  # fmt: skip
+        except TimeoutError:
+            pass
+        alive = alive_workers(client)
+        gone = {name for name, slot in self.slots.items() if slot.address not in alive} - state.dead
+        if gone:
+            state.dead |= gone
+            died = [r for r in state.rounds[1:] if r.dead]
+            if len(died) >= opts.max_replans:
+                raise TaskFailed(f"workers {sorted(state.dead)} died; gave up after {opts.max_replans} re-plans")
+            self._replan(state, alive)
+            return
+        if state.dead and alive - state.known:
+            self._rejoin(state, alive)
+            pending = [s for s in self.outputs if s not in state.results and s in futures]
+        self._progress(futures, state.done)
+        status = {s: futures[s].status for s in pending}
+        finished = [s for s in pending if status[s] == "finished"]
+        if finished:  # no gather timeout: it returns None when a holder leaves, and the next poll re-plans
+            values = client.sync(gather_live, client, [futures[s] for s in finished], opts.poll_interval)
+            for s, v in zip(finished, values or ()):
+                state.results[s] = v  # gathered once, never again: no sink is lost or merged twice
+                futures.pop(s).release()
+        if "error" in status.values():  # errors propagate to the sinks; report the first cause
+            first = next(t for t in self.graph.tasks if t in futures and futures[t].status == "error")
+            self._raise_failure(first, futures[first])
+        if opts.task_timeout_factor is not None and time.time() - state.checked >= max(1.0, opts.poll_interval):
+            state.checked = time.time()
+            self._check_limits(state)
+
+    def _forget(self, state: RunState) -> None:
+        for f in state.futures.values():
+            with contextlib.suppress(Exception):  # a client without its scheduler
+                f.release()
+
+    def _execution(self, state: RunState, complete: bool = True) -> Execution:
+        """The :class:`Execution` of ``state`` (also of a failed run: then what it got, and no stream if the
+        scheduler is gone)."""
         failures: dict[str, int] = {}
-        for _, msg in client.get_events(self.topic):
-            failures[msg["task"]] = failures.get(msg["task"], 0) + 1
-        wanted = set(final_key.values())
-        stream = [r for r in client.get_task_stream(start=t0 - 1.0) if r["key"] in wanted]
-        return Execution(
-            {s: results[s] for s in sinks}, rounds, final_key, final_round, t0, wall, submit_seconds, failures, stream
-        )
+        stream: list[dict[str, Any]] = []
+        try:
+            check_scheduler(self.client)
+            for _, msg in self.client.get_events(self.topic):
+                failures[msg["task"]] = failures.get(msg["task"], 0) + 1
+            wanted = set(state.final_key.values())
+            stream = [r for r in self.client.get_task_stream(start=state.t0 - 1.0) if r["key"] in wanted]
+        except (OSError, SchedulerLost):
+            if complete:
+                raise
+        results = {s: state.results[s] for s in self.outputs if s in state.results}
+        return Execution(results, state.rounds, state.final_key, state.final_round, state.t0, state.wall,
+                         state.submit_seconds, failures, stream, dict(self.names), complete)  # fmt: skip
+
+    # -- time limits ----------------------------------------------------------------------------
+    def _check_limits(self, state: RunState) -> None:
+        over = self.limits.over(executing(self.client))
+        if over:
+            key, task, running, planned, limit = over[0]
+            raise TaskFailed(
+                f"task {task!r} ran {running.seconds:.1f} s on worker {self._name(running.address)}, past its limit "
+                f"of {limit:.1f} s ({self.options.task_timeout_factor:g} x planned {planned:.3g} s + "
+                f"{self.options.task_timeout_slack:g} s); {self._describe(state)}"
+            )
+
+    def _name(self, address: str) -> str:
+        return repr(self.names.get(address, address))
+
+    def _describe(self, state: RunState, shown: int = 4) -> str:
+        """What is running, waiting and done: "running: 't' on 'cpu0' (8.7 s), ...; waiting: 5 tasks (...); ..."."""
+        task_of = {k: t for t, k in state.final_key.items()}
+        running = [r for r in executing(self.client) if r.key in task_of]
+        busy = {task_of[r.key] for r in running}
+        waiting = [t for t, f in state.futures.items() if f.status == "pending" and t not in busy] + list(self._held)
+        parts = []
+        if running:
+            shown_running = ", ".join(f"{task_of[r.key]!r} on {self._name(r.address)} ({r.seconds:.1f} s)"
+                                      for r in running[:shown])  # fmt: skip
+            more = f" and {len(running) - shown} more" if len(running) > shown else ""
+            parts.append(f"running: {shown_running}{more}")
+        if waiting:
+            names = ", ".join(repr(t) for t in waiting[:shown]) + (", ..." if len(waiting) > shown else "")
+            parts.append(f"waiting: {len(waiting)} task{'s' if len(waiting) != 1 else ''} ({names})")
+        parts.append(f"{len(state.results)} of {len(self.outputs)} sinks finished")
+        return "; ".join(parts)
 
     def _check_ops(self, schedule: Schedule) -> None:
-        """Fail at once, before anything runs, when a planned worker cannot resolve a task's op name."""
+        """Fail at once, before anything runs, when a planned worker cannot resolve a task's op name or a task's
+        file path lies outside the run's folders (:mod:`hetflow.flows.runtime.trust`)."""
         names = sorted({op for t, op in self.graph.G.nodes(data="op") if isinstance(op, str) and t not in self.nodes})
         if not names:
             return
@@ -364,6 +413,10 @@ class PlanExecutor:
                     "register_op in a module the workers import (client.upload_file), or make the op the "
                     "function itself (Python API)"
                 )
+        declared: dict[str, Any] = {}  # path params declared where the ops run (also ops registered only there)
+        for found in self.client.run(declared_paths, names, workers=addresses).values():
+            declared.update(found)
+        self.graph = confine_paths(self.graph, self.options, declared)
 
     def _raise_failure(self, task: Hashable, future: Any) -> None:
         exc = future.exception()
@@ -372,50 +425,98 @@ class PlanExecutor:
             f"{type(exc).__name__}: {exc}"
         ) from exc
 
-    def _replan(
-        self,
-        futures: dict[Hashable, Any],
-        results: Mapping[Hashable, Any],
-        dead: set[str],
-        alive: set[str],
-        round_: int,
-        t0: float,
-    ) -> Round | None:
-        """Re-plan what the unfinished sinks still need onto the surviving workers and submit it."""
-        graph = self.graph
-        self._held = {}  # tasks the pacer still held are re-planned with the rest (and not paced)
+    # -- re-plans -------------------------------------------------------------------------------
+    def _still_needed(self, state: RunState, alive: set[str]) -> tuple[set[Hashable], set[Hashable]]:
+        """``(available, needed)``: tasks whose result is gathered or held by a live worker, and the tasks the
+        unfinished sinks still need computed."""
+        futures = state.futures
         by_key = {f.key: t for t, f in futures.items()}
         who_has = self.client.who_has(list(futures.values())) if futures else {}
-        available = set(results)
+        available = set(state.results)
         for key, holders in who_has.items():
             if any(h in alive for h in holders):
                 available.add(by_key[key])
         needed: set[Hashable] = set()
         wanted = set(self.outputs)
-        for t in reversed(graph.tasks):
+        for t in reversed(self.graph.tasks):
             if t in available:
                 continue
-            if t in wanted or any(c in needed for c in graph.G.successors(t)):
+            if t in wanted or any(c in needed for c in self.graph.G.successors(t)):
                 needed.add(t)
-        for t in [t for t in futures if t not in available]:
-            futures.pop(t).release()  # release, not cancel: cancel would cascade to finished dependents
-        self.log(f"workers {sorted(dead)} died: {len(available)} results kept, re-planning {len(needed)} tasks")
+        return available, needed
+
+    def _drop_unavailable(self, state: RunState, available: set[Hashable]) -> None:
+        for t in [t for t in state.futures if t not in available]:
+            state.futures.pop(t).release()  # release, not cancel: cancel would cascade to finished dependents
+
+    def _start_round(self, state: RunState, schedule: Schedule, offset: float, **info: Any) -> None:
+        index = len(state.rounds)
+        keys = self._submit(schedule, index, state.futures)
+        state.add(Round(index, schedule, offset, keys, **info))
+        self.limits.add(schedule, keys)
+
+    def _replan(self, state: RunState, alive: set[str]) -> None:
+        """Re-plan what the unfinished sinks still need onto the live planned workers (survivors, and dead ones
+        already restarted) and submit it."""
+        dead = sorted(state.dead)
+        self._held = {}  # tasks the pacer still held are re-planned with the rest (and not paced)
+        rejoined = self._revive(state, alive)
+        available, needed = self._still_needed(state, alive)
+        self._drop_unavailable(state, available)
+        self.log(f"workers {dead} died: {len(available)} results kept, re-planning {len(needed)} tasks")
         if not needed:
-            return None
+            return
         try:
-            survivors = self.cluster.without(dead)
+            survivors = self.cluster.without(state.dead)
         except ClusterError:
-            names = ", ".join(sorted(dead))
-            raise ClusterError(f"every planned worker died ({names}); cannot finish the run") from None
-        sub = graph.subgraph([t for t in graph.tasks if t in needed])
+            raise ClusterError(f"every planned worker died ({', '.join(dead)}); cannot finish the run") from None
+        sub = self.graph.subgraph([t for t in self.graph.tasks if t in needed])
         try:
             check_runnable(sub, survivors)
         except DeviceError as e:
-            raise DeviceError(f"after workers {', '.join(sorted(dead))} died: {e}") from None
-        offset = time.time() - t0
+            raise DeviceError(f"after workers {', '.join(dead)} died: {e}") from None
+        offset = time.time() - state.t0
         schedule = self._plan(sub, survivors).validate(sub, survivors)
-        keys = self._submit(schedule, round_, futures)
-        return Round(round_, schedule, offset, keys, sorted(dead), kept=len(available))
+        self._start_round(state, schedule, offset, dead=dead, kept=len(available), rejoined=rejoined)
+
+    def _revive(self, state: RunState, alive: set[str]) -> list[str]:
+        """Planned workers that died and are back (same name and device class, new address): live again."""
+        state.known |= alive
+        revived = []
+        for slot in dask_slots(self.client):
+            name = slot.worker.name
+            old = self.slots.get(name)
+            if name in state.dead and slot.address in alive and old is not None and slot.address != old.address \
+                    and slot.worker.device == old.worker.device:  # fmt: skip
+                self.slots[name] = slot
+                self.names[slot.address] = name
+                state.dead.discard(name)
+                revived.append(name)
+        return sorted(revived)
+
+    def _rejoin(self, state: RunState, alive: set[str]) -> None:
+        """New workers appeared while planned ones are dead: plan on the restarted ones again when that is
+        expected to finish sooner (by :data:`REJOIN_GAIN`) than the plan in force."""
+        rejoined = self._revive(state, alive)
+        if not rejoined:
+            return
+        available, needed = self._still_needed(state, alive)
+        cluster = self.cluster.without(state.dead) if state.dead else self.cluster
+        sub = self.graph.subgraph([t for t in self.graph.tasks if t in needed])
+        if not needed:
+            return
+        scale = self.options.time_scale
+        now = time.time() - state.t0
+        current = state.rounds[-1]
+        left = current.offset + current.schedule.makespan * scale - now
+        schedule = self._plan(sub, cluster).validate(sub, cluster)  # the cluster of the plan in force, and more
+        if schedule.makespan * scale >= REJOIN_GAIN * left:
+            self.log(f"workers {rejoined} restarted; the plan in force stays (with them: "
+                     f"{schedule.makespan * scale:.3g} s, without: {left:.3g} s left)")  # fmt: skip
+            return
+        self._drop_unavailable(state, available)
+        self.log(f"workers {rejoined} restarted: {len(available)} results kept, re-planning {len(needed)} tasks")
+        self._start_round(state, schedule, now, kept=len(available), rejoined=rejoined)
 
 
 def _annotated_graph(tasks: list[tuple[str, Any, str, int, bool]], name: str) -> Any:
@@ -441,7 +542,3 @@ def _round_key(key: Any, round_: int) -> Any:
     if isinstance(key, tuple):
         return (f"{key[0]}-r{round_}", *key[1:])
     return f"{key}-r{round_}"
-
-
-async def _gather(client: Any, futures: list[Any], timeout: float) -> list[Any]:
-    return await asyncio.wait_for(client.gather(futures, asynchronous=True), timeout)

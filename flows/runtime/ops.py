@@ -10,6 +10,11 @@ the keywords ``device`` (the device class of the worker it runs on, ``"gpu"`` or
 (the planned worker's name) and ``task`` (the task id). Ops must be idempotent: Dask may run a task again
 after a worker dies. A task without ``op`` runs :func:`emulate`.
 
+An op whose params name files declares them when it is registered (``reads=``/``writes=``, kept in
+:data:`READS` and :data:`WRITES`): :func:`hetflow.flows.runtime.trust.confine_paths` then checks them against
+the run's data folders and output folder before any task runs, as it does for the built-in ``llm.preprocess``
+(reads ``corpus``) and ``llm.merge`` (writes ``out``).
+
 Examples
 --------
 >>> @register_op("demo.add")
@@ -25,7 +30,7 @@ import hashlib
 import importlib
 import inspect
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -37,26 +42,56 @@ __all__ = [
     "call_op",
     "emulate",
     "emulated",
+    "with_params",
     "reference_results",
     "missing_ops",
+    "declared_paths",
     "UnknownOp",
     "OPS",
+    "READS",
+    "WRITES",
 ]
 
 OPS: dict[str, Callable[..., Any]] = {}
+# op name -> {param that names a file the op reads (writes): values of that param that name no file}
+READS: dict[str, dict[str, frozenset[str]]] = {}
+WRITES: dict[str, dict[str, frozenset[str]]] = {}
 
 # Modules that register ops when imported, by op-name prefix.
 _PROVIDERS = {"llm.": "hetflow.flows.llm.ops"}
 
 
-def register_op(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering ``fn`` under ``name``."""
+def register_op(
+    name: str,
+    *,
+    reads: Iterable[str] | Mapping[str, Iterable[str]] = (),
+    writes: Iterable[str] | Mapping[str, Iterable[str]] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering ``fn`` under ``name``.
+
+    ``reads``/``writes`` name the params that are paths of files the op reads/writes, optionally mapped to
+    the values of that param that name no file (``{"corpus": ["bundled"]}``); see :data:`READS`.
+    """
+    declared = {"reads": _path_params(reads), "writes": _path_params(writes)}
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         OPS[name] = fn
+        for table, params in ((READS, declared["reads"]), (WRITES, declared["writes"])):
+            if params:
+                table[name] = params
+            else:
+                table.pop(name, None)
         return fn
 
     return deco
+
+
+def _path_params(params: Iterable[str] | Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    if isinstance(params, str):
+        params = [params]
+    if isinstance(params, Mapping):
+        return {str(p): frozenset(map(str, names)) for p, names in params.items()}
+    return {str(p): frozenset() for p in params}
 
 
 class UnknownOp(LookupError):
@@ -120,13 +155,24 @@ def emulate(*inputs: Any, seconds: float = 0.0, task: Any = None, **_: Any) -> s
 
 def emulated(graph: TaskGraph) -> TaskGraph:
     """A copy of ``graph`` without ``op``/``params``: every task sleeps its planned duration (``emulate``)."""
+    return _copy(graph, lambda t, data: {k: v for k, v in data.items() if k not in ("op", "params")})
+
+
+def with_params(graph: TaskGraph, params: Mapping[Hashable, Mapping[str, Any]]) -> TaskGraph:
+    """A copy of ``graph`` in which each task of ``params`` has those params (the others keep theirs)."""
+    return _copy(graph, lambda t, data: {**data, "params": dict(params[t])} if t in params else dict(data))
+
+
+def _copy(graph: TaskGraph, node_data: Callable[[Hashable, dict], dict]) -> TaskGraph:
     G = nx.DiGraph(**graph.G.graph)
     for t, data in graph.G.nodes(data=True):
-        G.add_node(t, **{k: v for k, v in data.items() if k not in ("op", "params")})
+        G.add_node(t, **node_data(t, data))
     for v in graph.G:  # edges child by child: keeps each task's parent order (the order of its inputs)
         for u, data in graph.G.pred[v].items():
             G.add_edge(u, v, **data)
-    return TaskGraph(G, validate=False)
+    copy = TaskGraph(G, validate=False)
+    copy.source = graph.source
+    return copy
 
 
 def reference_results(graph: TaskGraph) -> dict[Hashable, Any]:
@@ -146,6 +192,20 @@ def reference_results(graph: TaskGraph) -> dict[Hashable, Any]:
         inputs = [values[q] for q in graph.parents(t)]
         values[t] = call_op(op, inputs, params, device=device, worker="local", task=t)
     return {s: values[s] for s in graph.sinks}
+
+
+def declared_paths(names: Sequence[str]) -> dict[str, tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]]:
+    """``{op: (reads, writes)}`` for the op names among ``names`` that declare path params here (run on the
+    client and on each worker before a run: an op registered only on the workers declares its paths there)."""
+    out = {}
+    for name in names:
+        try:
+            resolve_op(name)
+        except UnknownOp:
+            continue
+        if name in READS or name in WRITES:
+            out[name] = (dict(READS.get(name, {})), dict(WRITES.get(name, {})))
+    return out
 
 
 def missing_ops(names: Sequence[str]) -> list[str]:

@@ -49,6 +49,9 @@ def timeline_frame(
     by_address: dict[str, list[str]] = {}
     for name, slot in slots.items():
         by_address.setdefault(slot.address, []).append(name)
+    for address, name in getattr(execution, "names", {}).items():  # restarted workers' new addresses too
+        if name not in by_address.setdefault(address, []):
+            by_address[address].append(name)
     records: dict[str, dict[str, Any]] = {}
     for rec in execution.stream:  # later records win (a key is computed once per run unless lost)
         records[rec["key"]] = rec

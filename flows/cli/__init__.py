@@ -12,10 +12,10 @@ the flag's name (``--retries must be >= 0, not -1``). Each command module also h
 keyword arguments of the function it calls, which the tests check flag by flag.
 
 Exit codes: 0 success, 1 the run failed (a task failed, a time limit passed), 2 bad input, 3 the Dask
-scheduler was lost, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM: handled like Ctrl-C, so the embedded
-cluster and Prefect's temporary server are stopped). Prefect's anonymous analytics are off in the CLI
-(``DO_NOT_TRACK=1``, ``PREFECT_SERVER_ANALYTICS_ENABLED=false`` unless set), so an offline run makes no
-attempt to send telemetry.
+scheduler was lost, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM, handled like Ctrl-C: the embedded
+cluster stops and the shared Prefect server is let go, :func:`prefect_server`). Prefect's anonymous
+analytics are off in the CLI (``DO_NOT_TRACK=1``, ``PREFECT_SERVER_ANALYTICS_ENABLED=false`` unless set), so
+an offline run makes no attempt to send telemetry.
 """
 
 from __future__ import annotations

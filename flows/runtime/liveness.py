@@ -90,7 +90,27 @@ async def gather_live(client: Any, futures: list[Any], poll: float) -> list[Any]
                 return None
     finally:
         if not gathering.done():
+            _quiet_cancelled_gathers(asyncio.get_running_loop())
             gathering.cancel()
+
+
+def _quiet_cancelled_gathers(loop: asyncio.AbstractEventLoop) -> None:
+    """A cancelled ``Client.gather`` leaves a helper task that later fails with ``distributed``'s internal
+    ``AllExit``, which it means to be quiet; keep asyncio from logging it as "never retrieved" (nothing else)."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "hetflow_quiet", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if type(context.get("exception")).__name__ == "AllExit":
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.hetflow_quiet = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
 
 
 class Running(NamedTuple):

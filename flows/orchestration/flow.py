@@ -188,7 +188,9 @@ def run_plan(
         An already connected client (not closed by the flow).
     options : RunOptions, optional
         How to plan, execute and report (solver, seed, retries, retry_delay, time_scale, emulate, strict_order,
-        max_replans, timeout, dashboard, connect_timeout, out_dir, artifacts, ...; see :class:`RunOptions`).
+        max_replans, timeout, task_timeout_factor, dashboard, connect_timeout, out_dir, data_dirs, artifacts,
+        ...; see :class:`RunOptions`). Declared file paths of the graph's ops are checked against the graph
+        file's folder and ``data_dirs`` (reads) and ``out_dir`` (writes) first (:mod:`hetflow.flows.runtime.trust`).
     **overrides
         Options by name, applied to ``options``: ``run_plan(g, solver="heft", time_scale=0.1)``.
 

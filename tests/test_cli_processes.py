@@ -84,8 +84,10 @@ def test_five_concurrent_runs_share_one_prefect_server(env, cluster_file, tmp_pa
 
 def test_sigterm_stops_the_run_and_everything_it_started(env, cluster_file, tmp_path):
     proc, err = _hetflow(["run", TINY, "--cluster", cluster_file, "--emulate", *QUIET], env, tmp_path, "term")
-    try:
-        _wait_for(lambda: "submitted 11 tasks" in err.read_text(), 240, "the run to start its tasks")
+    server = Path(env["PREFECT_HOME"]) / "hetflow-server.json"
+    try:  # the command starts the embedded cluster, then the Prefect server, then the flow (~10 s of tasks)
+        _wait_for(server.exists, 240, "the run's Prefect server")
+        time.sleep(3)
         tree = psutil.Process(proc.pid).children(recursive=True)  # Dask nannies and workers
         assert len(tree) >= 2, tree
         proc.send_signal(signal.SIGTERM)
@@ -103,6 +105,8 @@ def test_sigterm_stops_the_run_and_everything_it_started(env, cluster_file, tmp_
 
 
 def test_losing_the_scheduler_ends_the_run_in_one_line_with_exit_3(env, tmp_path):
+    from distributed import Client
+
     info = tmp_path / "scheduler.json"
     python = [sys.executable, "-m"]
     scheduler = subprocess.Popen([*python, "distributed.cli.dask_scheduler", "--scheduler-file", str(info), "--host",
@@ -117,7 +121,9 @@ def test_losing_the_scheduler_ends_the_run_in_one_line_with_exit_3(env, tmp_path
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         run, err = _hetflow(["run", TINY, "--address", address, "--emulate", "--connect-timeout", "60", *QUIET], env,
                             tmp_path, "lost")  # fmt: skip
-        _wait_for(lambda: "submitted 11 tasks" in err.read_text(), 240, "the run to start its tasks")
+        with Client(address, set_as_default=False) as client:
+            count = lambda dask_scheduler: len(dask_scheduler.tasks)  # noqa: E731 - pickled by value for the scheduler
+            _wait_for(lambda: client.run_on_scheduler(count) > 0, 240, "the run to submit its tasks")
         scheduler.kill()
         start = time.monotonic()
         code = run.wait(timeout=60)
@@ -131,5 +137,5 @@ def test_losing_the_scheduler_ends_the_run_in_one_line_with_exit_3(env, tmp_path
     assert code == 3, text[-2000:]
     lines = text.rstrip().splitlines()
     assert lines[-1] == f"hetflow: lost the connection to the Dask scheduler {address}"
-    assert "Traceback" not in text and len(lines) < 20, text  # was: a raw OSError after 32 s and 270 lines
+    assert "Traceback" not in text and len(lines) < 10, text  # was: a raw OSError after 32 s and 270 lines
     assert ended < 15, f"{ended:.1f} s from the scheduler's death to the exit"

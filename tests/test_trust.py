@@ -70,7 +70,7 @@ def test_cli_refuses_a_dotdot_write_out_of_the_output_folder(layout, capsys):
 
 def test_a_write_without_an_output_folder_is_refused(layout, capsys):
     graph = _exploit(layout["graphs"], "bundled", "table.csv")
-    assert main(["run", str(graph), "--cluster", str(layout["cluster"])]) == 2
+    assert main(["run", str(graph), "--cluster", str(layout["cluster"]), "--no-out-dir"]) == 2
     assert "the run has no output folder" in capsys.readouterr().err
 
 

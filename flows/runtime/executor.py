@@ -289,7 +289,8 @@ class PlanExecutor:
             error = e if isinstance(e, SchedulerLost) else lost_scheduler(client) or e  # futures cancelled with it
             self._forget(state)
             state.wall = time.time() - state.t0
-            error.execution = self._execution(state, complete=False)  # type: ignore[attr-defined]
+            lost = isinstance(error, SchedulerLost)  # then ask it nothing more (a call would wait to reconnect)
+            error.execution = self._execution(state, complete=False, ask=not lost)  # type: ignore[attr-defined]
             if error is e:
                 raise
             raise error from None
@@ -346,17 +347,18 @@ class PlanExecutor:
             with contextlib.suppress(Exception):  # a client without its scheduler
                 f.release()
 
-    def _execution(self, state: RunState, complete: bool = True) -> Execution:
-        """The :class:`Execution` of ``state`` (also of a failed run: then what it got, and no stream if the
-        scheduler is gone)."""
+    def _execution(self, state: RunState, complete: bool = True, ask: bool = True) -> Execution:
+        """The :class:`Execution` of ``state`` (also of a failed run: then what it got; without ``ask``, no
+        failure counts or task stream from the scheduler)."""
         failures: dict[str, int] = {}
         stream: list[dict[str, Any]] = []
         try:
-            check_scheduler(self.client)
-            for _, msg in self.client.get_events(self.topic):
-                failures[msg["task"]] = failures.get(msg["task"], 0) + 1
-            wanted = set(state.final_key.values())
-            stream = [r for r in self.client.get_task_stream(start=state.t0 - 1.0) if r["key"] in wanted]
+            if ask:
+                check_scheduler(self.client)
+                for _, msg in self.client.get_events(self.topic):
+                    failures[msg["task"]] = failures.get(msg["task"], 0) + 1
+                wanted = set(state.final_key.values())
+                stream = [r for r in self.client.get_task_stream(start=state.t0 - 1.0) if r["key"] in wanted]
         except (OSError, SchedulerLost):
             if complete:
                 raise

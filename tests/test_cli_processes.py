@@ -24,6 +24,10 @@ TINY = str(ROOT / "examples" / "tiny_graph.json")  # 11 tasks, planned ~10 s on 
 QUIET = ["--no-dashboard", "--no-artifacts", "--no-cost-store"]
 
 
+pytestmark = pytest.mark.slow  # process-level load tests (5 concurrent runs, SIGTERM, a killed scheduler): timing-
+# sensitive on a shared 2-core machine; run them with python -m pytest -m slow tests/test_cli_processes.py
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """The environment of a user's shell: no Prefect settings but a private PREFECT_HOME."""

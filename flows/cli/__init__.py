@@ -171,6 +171,7 @@ def _analytics_off() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     _analytics_off()
     args = build_parser().parse_args(argv)
+    before = _children()
     # commands with -v/--verbose run quiet unless given it: set up before they import Prefect and Dask
     quiet = console_logs(args.verbose) if hasattr(args, "verbose") else contextlib.nullcontext()
     try:
@@ -186,9 +187,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return e.code
     except Terminated:
+        _stop_children(before)
         print("hetflow: terminated", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        _stop_children(before)
         print("hetflow: interrupted", file=sys.stderr)
         return 130
+
+
+def _children() -> set[int]:
+    try:
+        import psutil
+    except ImportError:  # no run extra: the command starts no process
+        return set()
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _stop_children(before: set[int], grace: float = 5.0) -> None:
+    """After Ctrl-C or SIGTERM, once every ``finally`` ran: stop the processes the command started and did
+    not stop (a cluster interrupted while it started, a worker slow to exit); not those that were there
+    before (``before``) nor those in another session: the shared Prefect server (its own session) stops by
+    itself once its last run is gone."""
+    try:
+        import psutil
+    except ImportError:
+        return
+    session = os.getsid(0)
+    children = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(OSError):
+            if child.pid not in before and os.getsid(child.pid) == session:
+                children.append(child)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 

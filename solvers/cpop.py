@@ -15,7 +15,8 @@ Complexity ``O(V log V + (V + E) W)``.
 from __future__ import annotations
 
 import numpy as np
-from hetflow.solvers.listsched import ListResult, list_schedule
+from hetflow.solvers.fastlist import list_schedule
+from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 from hetflow.solvers.ranks import downward_rank, upward_rank
 from hetflow.solvers.registry import register_solver

@@ -10,7 +10,8 @@ children would pay for it later. Complexity ``O(V^2 W)`` in the paper, ``O((V + 
 from __future__ import annotations
 
 import numpy as np
-from hetflow.solvers.listsched import ListResult, list_schedule
+from hetflow.solvers.fastlist import list_schedule
+from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 from hetflow.solvers.ranks import optimistic_cost_table
 from hetflow.solvers.registry import register_solver
@@ -19,8 +20,9 @@ __all__ = ["peft"]
 
 
 @register_solver("peft")
-def peft(problem: Problem, *, seed: int = 0) -> ListResult:
-    """Plan with PEFT (deterministic; ``seed`` is unused).
+def peft(problem: Problem, *, seed: int = 0, averaging: str = "saga") -> ListResult:
+    """Plan with PEFT (deterministic; ``seed`` is unused). ``averaging``: how the table averages transfers
+    (:data:`hetflow.solvers.ranks.AVERAGING`; the paper's mean over links is ``"links"``).
 
     Examples
     --------
@@ -30,7 +32,7 @@ def peft(problem: Problem, *, seed: int = 0) -> ListResult:
     >>> round(peft(p).makespan, 3), round(heft(p).makespan, 3)  # the lookahead pays off here
     (83.847, 92.669)
     """
-    table = optimistic_cost_table(problem)
+    table = optimistic_cost_table(problem, averaging=averaging)
     runnable = problem.runnable
     rank_oct = np.where(runnable, table, 0.0).sum(axis=1) / runnable.sum(axis=1)
     return list_schedule(problem, priority=rank_oct, bias=table)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["replay", "COMPILED"]
+__all__ = ["replay", "avail_before", "COMPILED"]
 
 
 def _replay(order, worker, exec_, link_class, latency, inv_bw, indptr, pred, pred_bytes, start, finish, avail,
@@ -47,13 +47,31 @@ def _replay(order, worker, exec_, link_class, latency, inv_bw, indptr, pred, pre
     return makespan, order.shape[0] - first
 
 
+def _avail_before(first, indptr, pos, fin, out):
+    """Each worker's finish time after the tasks at order positions ``< first``: worker ``w``'s tasks are
+    ``indptr[w]:indptr[w + 1]`` of ``pos`` (their positions, increasing) and ``fin`` (their finish times)."""
+    for w in range(indptr.shape[0] - 1):
+        lo, hi = indptr[w], indptr[w + 1]
+        base = lo
+        while lo < hi:  # first index whose position is >= first
+            mid = (lo + hi) // 2
+            if pos[mid] < first:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[w] = fin[lo - 1] if lo > base else 0.0
+    return out
+
+
 try:
     from numba import njit
 
     replay = njit(cache=True, nogil=True)(_replay)
+    avail_before = njit(cache=True, nogil=True)(_avail_before)
     COMPILED = True
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps the planner working without it
     replay = _replay
+    avail_before = _avail_before
     COMPILED = False
 
 
@@ -63,3 +81,4 @@ def warm_up() -> None:
     z = np.zeros((1, 1))
     replay(one, one, z + 1.0, one * 0, z, z, np.zeros(2, dtype=np.int64), one[:0], np.zeros(0), np.zeros(1),
            np.zeros(1), np.zeros(1), np.inf, 0, 0.0)
+    avail_before(0, np.zeros(2, dtype=np.int64), one, np.zeros(1), np.zeros(1))

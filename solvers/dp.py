@@ -2,94 +2,151 @@
 
 Objective
 ---------
-Minimise the makespan of a task graph on heterogeneous workers under DESIGN.md's cost model; among plans
-of equal makespan prefer fewer bytes moved between workers.
+Minimise the makespan of a task graph on heterogeneous workers under DESIGN.md's cost model (per-class run
+times, per-link transfers, one task at a time per worker); among plans of equal makespan prefer fewer
+bytes moved between workers.
 
-Idea
-----
-List schedulers such as HEFT look one task ahead. The DP planner replaces that myopia with three dynamic
-programs and keeps the best plan it finds:
+State and recurrences
+---------------------
+List schedulers such as HEFT look one task ahead. The DP planner replaces that myopia with dynamic programs
+over explicit states and keeps the best plan it finds:
 
-1. **Cost-to-go table** (backwards over the DAG, per task and worker, with the real link costs)::
+1. **Cost-to-go table** — state ``(task t, worker w)``: the shortest time from ``t``'s finish on ``w`` to the
+   end of the graph if every later task got its best worker and no worker were busy (backwards over the DAG,
+   real per-link transfers)::
 
        C(t, w) = max_{s in succ(t)} min_{w'} [ C(s, w') + exec(s, w') + comm(t -> s, w, w') ],  C(exit, w) = 0
 
-   It is PEFT's optimistic cost table with exact per-link transfers instead of their mean. It ranks tasks
-   (``rank(t) = min_w exec(t, w) + C(t, w)``, the optimistic remaining length) and is added to a worker's
-   finish time when placing a task, so a task is not put where its children would pay for it.
+   It is PEFT's optimistic cost table with exact transfers instead of their mean. It ranks tasks
+   (``rank(t) = min_w exec(t, w) + C(t, w)``) and is added to a worker's finish time when placing a task, so
+   a task is not put where its children would pay for it.
 
-2. **Chain DP** (exact placement of a chain given the partial schedule). Sharded inference makes long
-   chains (features -> shard 1 -> ... -> shard k -> score). When a chain's head is next, the whole chain
-   ``c_0 .. c_K`` is placed at once by a DP over (position, worker)::
+2. **Chain DP** — state ``(position k in a chain, worker w)`` given the partial schedule. Sharded inference
+   makes long chains (features -> shard 1 -> ... -> shard k -> score); when a chain's head is next, the
+   whole chain ``c_0 .. c_K`` is placed at once::
 
        R_k(w) = min_{w'} F_{k-1}(w') + comm(c_{k-1} -> c_k, w', w)      (R_0 = data-ready time of c_0)
        F_k(w) = S_w(c_k, R_k(w)) + exec(c_k, w) + lambda * price(c_k, w)
 
-   where ``S_w`` is the earliest start on ``w`` at or after ``R`` (idle gaps included) — monotone in
-   ``R``, which makes the min over the previous worker exact — and the chain ends on
-   ``argmin_w F_K(w) + C(c_K, w)``. Device choice and cut points of the chain are chosen jointly, which a
-   task-by-task scheduler cannot do (it would pay a transfer to reach the GPU one shard at a time).
+   where ``S_w`` is the earliest start on ``w`` at or after ``R`` (idle gaps included) — monotone in ``R``,
+   which makes the min over the previous worker exact — and the chain ends on ``argmin_w F_K(w) + C(c_K, w)``.
+   Device and cut points are chosen jointly, which a task-by-task scheduler cannot do.
 
-3. **Work prices** from the LP lower bound's dual (:func:`hetflow.solvers.bounds.lp_relaxation`): running task
-   ``t`` on class ``c`` instead of its cheapest class raises the work bound by the reduced cost
-   ``price(t, c) = y_c cost(t, c) - min_c' y_c' cost(t, c')``. Charging it keeps a scarce GPU for the tasks
-   that gain most from it, so a fast upstream stage does not flood the GPU with work a CPU could do.
+3. **Work prices** from the LP lower bound's dual (:func:`hetflow.solvers.bounds.lp_relaxation`):
+   ``price(t, c) = y_c cost(t, c) - min_c' y_c' cost(t, c')``, the rise of the work bound when ``t`` runs
+   on class ``c``; charging it keeps a scarce GPU for the tasks that gain most from it.
 
-The planner runs a portfolio of passes on the shared list-scheduling core — HEFT, PEFT and CPOP
-themselves, then cost-to-go/chain/price variants, and HEFT and the cost-to-go pass planned as if every
-transfer took 2x and 4x as long (a greedy scheduler pays for a transfer once per placement but the graph
-pays again downstream; on communication-heavy graphs the averse plans keep long same-worker runs; each is
-replayed with the real transfer times) — and improves the best with an iterated critical-path
-local search (:mod:`hetflow.solvers.search`) until its search budget (replayed task steps, see ``effort``) is
-spent. It returns the best plan seen, so it is never worse than the HEFT, PEFT and CPOP plans it
-computed. On graphs of at most ``exact_tasks`` tasks the exact DP over downsets (:mod:`hetflow.solvers.exact`)
-runs first and, when it proves optimality within its node budget, its plan wins.
+4. **Exact DP over downsets** (:mod:`hetflow.solvers.exact`) — state ``(set of placed tasks, the times and
+   workers of its frontier)``, ``f(S) = min_{ready t, worker w} f(S + {t} on w)`` with dominance pruning —
+   on graphs of at most ``exact_tasks`` tasks; when it proves optimality its plan is returned.
 
-Complexity: the tables cost ``O(E W^2)`` (cost-to-go) and ``O(V + E)`` (ranks); each pass
-``O((V + E) W)`` numpy work; the chain DP adds ``O(K W^2)`` per chain of length ``K``.
+Pipeline
+--------
+A portfolio of passes on the shared (compiled, :mod:`hetflow.solvers.fastlist`) list-scheduling core:
+HEFT and PEFT under each reading of "mean transfer" (:data:`hetflow.solvers.ranks.AVERAGING`) and CPOP as
+published and as SAGA has it — so dp is never worse than any textbook form of them — then the cost-to-go,
+chain and price passes, and HEFT and the cost-to-go pass planned as if transfers took 2x and 4x as long
+(replayed with the real ones). The best plans then go to a search over (assignment, order) pairs, each
+replayed exactly: simulated annealing (:mod:`hetflow.solvers.anneal`; four seeded chains on up to two
+threads up to 500 tasks, one nearly-greedy chain focused on the critical path above) and the iterated
+critical-path local search (:mod:`hetflow.solvers.search`). The best plan seen is returned.
+
+Which idea wins where
+---------------------
+Measured with seed 0 on the instances of ``benchmarks/best_known.py`` (20-100 tasks, 4-8 workers) and the
+``small`` WfCommons/WfInstances suites; geometric means of makespan / HEFT after the portfolio, after
+annealing and after the local search (from :func:`dp`'s ``meta["passes"]`` per instance):
+
+==================  ======================================  =========  =======  =====
+family              best portfolio pass (most often)        portfolio  anneal   final
+==================  ======================================  =========  =======  =====
+layered CCR 0.2     chain/price passes, HEFT (any mean)     0.983      0.943    0.943
+layered CCR 1       CPOP (SAGA), PEFT                       0.944      0.858    0.857
+layered CCR 5       PEFT                                    0.915      0.684    0.677
+layered CCR 10      cost-to-go and chain passes             0.829      0.561    0.561
+LLM jobs            HEFT with prices, CPOP (SAGA)           0.969      0.933    0.933
+WfCommons (200)     HEFT (ties with most passes)            0.9995     0.996    0.996
+WfInstances         HEFT (ties)                             0.996      0.945    0.945
+==================  ======================================  =========  =======  =====
+
+On communication-heavy graphs the annealer's *join*/*block* moves build the long same-worker runs good
+plans are made of (the passes alone stay 17-44% above the best known plans there). At 10,000-100,000
+tasks (``benchmarks/bench_large.py``) HEFT or SAGA's CPOP is the best pass and the cool annealing chain
+gives the gain: 0.964-0.974x HEFT at 10k tasks and 0.956x at 100k tasks on CCR-5 layered graphs.
+
+Complexity
+----------
+Tables: ``O(E W^2)`` (cost-to-go), ``O(V + E)`` (ranks), the LP of the prices; each list pass
+``O((V + E) W)`` compiled; the chain DP ``O(K W^2)`` per chain of length ``K``; the search
+``O(V + E)`` per move (a replay from the first position the move changes), for a fixed budget of moves
+(small graphs) or replayed task steps (large ones).
+
+Determinism and time limits
+---------------------------
+Budgets are counted in moves and replayed task steps, never seconds, and every annealing chain has its
+own seeded random stream, so without ``time_limit`` the plan depends only on the inputs, ``seed`` and
+``effort`` (the same on any machine, with one thread or two). A ``time_limit`` stops the passes and the
+search where the clock falls — the plan is then the best so far, and may differ between runs.
 """
 
 from __future__ import annotations
 
-import time
+import itertools
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from hetflow.solvers.anneal import anneal_chains
+from hetflow.solvers.anytime import Deadline
 from hetflow.solvers.bounds import lp_relaxation
 from hetflow.solvers.cpop import cpop
-from hetflow.solvers.heft import heft
-from hetflow.solvers.listsched import ListResult, PartialSchedule, list_schedule, ready_order
+from hetflow.solvers.fastlist import list_schedule
+from hetflow.solvers.heft import heft, heft_order
+from hetflow.solvers.listsched import ListResult, PartialSchedule, ready_order
 from hetflow.solvers.peft import peft
 from hetflow.solvers.problem import Problem
-from hetflow.solvers.ranks import optimistic_cost_table, upward_rank
+from hetflow.solvers.ranks import AVERAGING, optimistic_cost_table, upward_rank
 from hetflow.solvers.registry import register_solver
 from hetflow.solvers.search import local_search, replay_order, simulate
 
-__all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS", "FULL_PORTFOLIO"]
+__all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS"]
 
 SEARCH_STEPS = 12_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
-COMPILED_SEARCH_TASKS = 5_000  # above, the search budget is small: skip numba's ~1.5 s import and load
-FULL_PORTFOLIO = 40_000  # tasks x workers up to which every DP pass runs
+SEARCH_SCALE_TASKS = 2_000  # above, the search budget grows in proportion to the tasks
+CHAIN_PORTFOLIO = 200_000  # tasks x workers up to which the chain DP passes run (pure Python, ~20 us a task)
+PRICED_TASKS = 20_000  # tasks up to which the price passes run (their LP takes ~300 MB at 100k tasks)
 COMM_WEIGHTS = (2.0, 4.0)  # transfer-time multipliers of the communication-averse passes
+ANNEAL_TASKS = 500  # graphs up to this size are annealed (compiled moves are cheap enough there)
+ANNEAL_CHAINS = 6  # independent annealing chains (run on up to two threads)
+ANNEAL_MOVES = 300_000  # moves per chain at effort 1 up to 100 tasks, 100 / n of it above
+LARGE_ANNEAL_STEPS = 300_000_000  # replayed task steps of the one cool chain on larger graphs (from 10k tasks)
+LARGE_TEMPERATURES = (0.01, 0.0005)  # its first and last temperature (in move scales: nearly a descent)
+LARGE_FOCUS = 0.9  # its share of moves on the critical path (elsewhere a move rarely shortens the plan)
 
 
 @dataclass
 class _Best:
+    clock: Deadline
     result: ListResult | None = None
     name: str = ""
     moved: float = np.inf
     tried: dict[str, float] = field(default_factory=dict)
     kicks: int = 0
+    plans: list[ListResult] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def offer(self, name: str, result: ListResult, problem: Problem) -> None:
         """Keep ``result`` if its makespan is shorter, or equal with fewer bytes moved."""
         makespan = result.makespan
         self.tried[name] = round(makespan, 9)
+        self.plans.append(result)
         if self.result is not None and makespan > self.result.makespan * (1 + 1e-12):
             return
         moved = problem.bytes_moved(result.worker)  # only needed to break a tie
         if self.result is None or makespan < self.result.makespan * (1 - 1e-12) or moved < self.moved:
             self.result, self.name, self.moved = result, name, moved
+        self.clock.report(name, self.result.makespan)
 
 
 def chains(problem: Problem) -> tuple[np.ndarray, list[list[int]]]:
@@ -185,6 +242,52 @@ def _chain_pass(problem: Problem, priority: np.ndarray, cost_to_go: np.ndarray |
     return state.result()
 
 
+def _textbook_passes(problem: Problem) -> Iterator[tuple[str, Callable[[], ListResult]]]:
+    """HEFT and PEFT under every transfer averaging (:data:`hetflow.solvers.ranks.AVERAGING`) and CPOP as
+    published and as SAGA has it: dp is never worse than any of them. HEFT orders that coincide run once."""
+    orders: list[np.ndarray] = []
+    for averaging in AVERAGING:
+        order = heft_order(problem, upward_rank(problem, averaging))
+        if not any(np.array_equal(order, seen) for seen in orders):
+            orders.append(order)
+            yield ("heft" if averaging == "saga" else f"heft-{averaging}",
+                   lambda order=order: list_schedule(problem, order=order))
+    for averaging in AVERAGING:
+        if averaging == "saga" or problem.n_workers > 1:
+            yield ("peft" if averaging == "saga" else f"peft-{averaging}",
+                   lambda averaging=averaging: peft(problem, averaging=averaging))
+    yield "cpop", lambda: cpop(problem)
+    yield "cpop-saga", lambda: cpop(problem, downward="saga")
+
+
+def _dp_passes(problem: Problem) -> Iterator[tuple[str, Callable[[], ListResult]]]:
+    """The cost-to-go, chain and price passes, and the communication-averse ones (see the module docstring).
+    The chain passes (pure Python) run up to ``CHAIN_PORTFOLIO`` tasks x workers."""
+    cost_to_go = optimistic_cost_table(problem, comm="exact")
+    rank = (problem.exec + cost_to_go).min(axis=1)
+    chained = problem.n * problem.n_workers <= CHAIN_PORTFOLIO
+    if chained:
+        heads, members = chains(problem)
+        yield "dp-chain", lambda: _chain_pass(problem, rank, cost_to_go, None, heads, members)
+    yield "dp-ctg", lambda: _ctg_pass(problem, cost_to_go)
+    if len(problem.cluster.devices) > 1 and problem.n <= PRICED_TASKS:
+        price = work_prices(problem)
+        if chained:
+            yield "dp-chain-price", lambda: _chain_pass(problem, rank, cost_to_go, price, heads, members)
+        yield "dp-ctg-price", lambda: list_schedule(problem, priority=rank, bias=cost_to_go + price)
+        yield "dp-heft-price", lambda: list_schedule(problem, priority=upward_rank(problem), bias=price)
+    for factor in COMM_WEIGHTS:  # plan as if transfers were dearer, keep the assignment and order
+        heavier = problem.with_comm_scaled(factor)
+        for name, planner in ((f"heft-comm{factor:g}", heft), (f"dp-ctg-comm{factor:g}", _ctg_pass)):
+            yield name, lambda heavier=heavier, planner=planner: _replayed(problem, planner(heavier))
+
+
+def _replayed(problem: Problem, planned: ListResult) -> ListResult:
+    """A plan's assignment and order with ``problem``'s transfer times."""
+    order = replay_order(planned.start, planned.finish > planned.start)
+    return simulate(problem, planned.worker, order, compiled=True)
+
+
 @register_solver("dp")
 def dp(
     problem: Problem,
@@ -193,6 +296,7 @@ def dp(
     effort: float = 1.0,
     exact_tasks: int = 12,
     mode: str = "auto",
+    time_limit: float | None = None,
 ) -> ListResult:
     """Plan with the DP planner.
 
@@ -200,29 +304,35 @@ def dp(
     ----------
     problem : Problem
     seed : int
-        Seed of the local search's perturbations; the same inputs and seed give the same plan.
+        Seed of the search (annealing chains and local search); the same inputs and seed give the same plan.
     effort : float
-        Scales the local search: ``effort * SEARCH_STEPS`` replayed task steps, times ``(2000 / n)^2``
-        above 2,000 tasks; 0 skips it. About 1.5 s per instance at 1 on a 2-core machine, up to a few
-        thousand tasks.
+        Scales the search budgets: ``ANNEAL_MOVES * min(1, 100 / n)`` moves per annealing chain up to
+        ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps (capped at
+        10,000 tasks); ``SEARCH_STEPS * max(1, n / 2000)`` steps of local search; 0 skips the search. At 1
+        on a 2-core machine: about 1-1.5 s at 100 tasks, 6-10 s at 10,000, 35-45 s at 100,000.
     exact_tasks : int
         Graphs with at most this many tasks try the exact DP over downsets first (``mode="auto"``).
     mode : {"auto", "heuristic", "exact"}
         ``"heuristic"`` skips the exact DP; ``"exact"`` requires it to prove optimality.
+    time_limit : float, optional
+        Seconds of planning (wall clock). The passes and the search stop when it is spent and the best plan
+        so far is returned; HEFT's plan is always made first, so a limit shorter than HEFT itself is
+        overrun by that much. None (the default): no limit, and the plan depends only on the inputs, ``seed``
+        and ``effort`` (see :mod:`hetflow.solvers.anytime`).
 
     Examples
     --------
     >>> from hetflow.solvers.heft import heft
     >>> from hetflow.taskgraph import Cluster, workloads
     >>> job = Problem(workloads.llm_batch_job(n_docs=256, batch_size=64, n_shards=2), Cluster.local(1, 3))
-    >>> r = dp(job, effort=0.2)  # 21 tasks: heuristic passes, then a short local search
+    >>> r = dp(job, effort=0.2)  # 21 tasks: the passes, then annealing and a short local search
     >>> r.meta["variant"], r.meta["optimal"], r.makespan < heft(job).makespan
-    ('local-search', False, True)
+    ('anneal', False, True)
     """
     if mode not in ("auto", "heuristic", "exact"):
         raise ValueError(f"unknown dp mode {mode!r}")
-    t0 = time.perf_counter()
-    best = _Best()
+    clock = Deadline(time_limit)
+    best = _Best(clock=clock)
 
     if mode == "exact" or (mode == "auto" and problem.n <= exact_tasks):
         from hetflow.solvers.exact import exact_schedule
@@ -231,48 +341,68 @@ def dp(
         if found is not None:
             best.offer("exact", found, problem)
         if optimal:
-            return _finish(best, t0, optimal=True)
+            return _finish(best, clock, optimal=True)
         if mode == "exact":
             raise RuntimeError("the exact DP did not finish")
 
-    cost_to_go = optimistic_cost_table(problem, comm="exact")
-    rank = (problem.exec + cost_to_go).min(axis=1)
-    heads, members = chains(problem)
-    best.offer("heft", heft(problem), problem)
-    best.offer("peft", peft(problem), problem)
-    best.offer("dp-chain", _chain_pass(problem, rank, cost_to_go, None, heads, members), problem)
-    if problem.n * problem.n_workers <= FULL_PORTFOLIO:  # on large graphs one DP pass keeps the time down
-        best.offer("cpop", cpop(problem), problem)
-        best.offer("dp-ctg", _ctg_pass(problem, cost_to_go), problem)
-        if len(problem.cluster.devices) > 1:
-            price = work_prices(problem)
-            best.offer("dp-chain-price", _chain_pass(problem, rank, cost_to_go, price, heads, members), problem)
-            best.offer("dp-ctg-price", list_schedule(problem, priority=rank, bias=cost_to_go + price), problem)
-            best.offer("dp-heft-price", list_schedule(problem, priority=upward_rank(problem), bias=price), problem)
-        for factor in COMM_WEIGHTS:  # plan as if transfers were dearer, keep the assignment and order
-            heavier = problem.with_comm_scaled(factor)
-            for name, planned in ((f"heft-comm{factor:g}", heft(heavier)),
-                                  (f"dp-ctg-comm{factor:g}", _ctg_pass(heavier))):
-                order = replay_order(planned.start, planned.finish > planned.start)
-                best.offer(name, simulate(problem, planned.worker, order), problem)  # the real transfer times
-    budget = int(effort * SEARCH_STEPS * min(1.0, 2000 / max(problem.n, 1)) ** 2)
-    if problem.n > COMPILED_SEARCH_TASKS:
-        budget //= 40  # the pure-Python replay is ~40x slower
-    if budget >= problem.n:
-        compiled = problem.n <= COMPILED_SEARCH_TASKS
-        improved, best.kicks = local_search(problem, best.result, budget, seed=seed, compiled=compiled)
+    for name, make in itertools.chain(_textbook_passes(problem), _dp_passes(problem)):
+        if best.result is not None and clock.expired():
+            break
+        t0 = clock.elapsed()
+        best.offer(name, make(), problem)
+        best.seconds[name] = round(clock.elapsed() - t0, 3)
+    moves = int(effort * ANNEAL_MOVES * min(1.0, 100 / max(problem.n, 1)))
+    large_steps = int(effort * LARGE_ANNEAL_STEPS * min(1.0, problem.n / 10_000) ** 0.5)
+    if effort > 0 and not clock.expired():
+        t0 = clock.elapsed()
+        if problem.n <= ANNEAL_TASKS:
+            starts = _distinct_best(best.plans, 2)
+            seeds = [seed * ANNEAL_CHAINS + k for k in range(ANNEAL_CHAINS)]
+            annealed = anneal_chains(problem, starts, moves, seeds=seeds, threads=_threads(), deadline=clock)
+        else:
+            annealed = anneal_chains(problem, [best.result], 2**62, seeds=[seed], t_start=LARGE_TEMPERATURES[0],
+                                     t_end=LARGE_TEMPERATURES[1], max_steps=large_steps, focus=LARGE_FOCUS,
+                                     deadline=clock)
+        best.offer("anneal", annealed, problem)
+        best.seconds["anneal"] = round(clock.elapsed() - t0, 3)
+    budget = int(effort * SEARCH_STEPS * max(1.0, problem.n / SEARCH_SCALE_TASKS))
+    if budget >= problem.n and not clock.expired():
+        t0 = clock.elapsed()
+        improved, best.kicks = local_search(problem, best.result, budget, seed=seed, deadline=clock)
+        best.seconds["local-search"] = round(clock.elapsed() - t0, 3)
         if improved is not best.result:
             best.offer("local-search", improved, problem)
-    return _finish(best, t0, optimal=False)
+    return _finish(best, clock, optimal=False)
 
 
-def _finish(best: _Best, t0: float, optimal: bool) -> ListResult:
+def _distinct_best(plans: list[ListResult], k: int) -> list[ListResult]:
+    """The ``k`` shortest plans of distinct makespans (earliest first among equals)."""
+    chosen: list[ListResult] = []
+    for plan in sorted(plans, key=lambda r: r.makespan):
+        if not chosen or plan.makespan > chosen[-1].makespan * (1 + 1e-9):
+            chosen.append(plan)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def _threads() -> int:
+    """Threads for the annealing chains: the CPUs this process may use, at most two."""
+    try:
+        return max(1, min(2, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, min(2, os.cpu_count() or 1))
+
+
+def _finish(best: _Best, clock: Deadline, optimal: bool) -> ListResult:
     result = best.result
     result.meta = {  # type: ignore[attr-defined]
         "variant": best.name,
         "optimal": optimal,
         "passes": best.tried,
+        "pass_seconds": best.seconds,
         "search_kicks": best.kicks,
-        "dp_seconds": round(time.perf_counter() - t0, 4),
+        "dp_seconds": round(clock.elapsed(), 4),
+        "time_limited": clock.expired(),
     }
     return result

@@ -32,6 +32,7 @@ task steps, not seconds, so the result is the same on every machine for a given 
 from __future__ import annotations
 
 import numpy as np
+from hetflow.solvers.anytime import Deadline
 from hetflow.solvers.listsched import ListResult, data_ready
 from hetflow.solvers.problem import Problem
 
@@ -40,6 +41,7 @@ __all__ = ["Replay", "critical_path", "local_search", "replay_order", "simulate"
 Move = int | np.ndarray | None  # see _moves
 RETURN_EVERY = 10  # perturbations without a new best after which the walk restarts from the best plan
 CALL_STEPS = 500  # the Python work around one trial (candidates, replay call), in replayed task steps
+STEP_STEPS = 20  # the numpy work of one descent step (prefix, critical path), per task, in replayed task steps
 
 
 class Replay:
@@ -58,11 +60,10 @@ class Replay:
     """
 
     def __init__(self, problem: Problem, compiled: bool = True):
-        if compiled:
-            from hetflow.solvers._replay import replay as kernel
-        else:
-            from hetflow.solvers._replay import _replay as kernel
-        self.kernel = kernel
+        from hetflow.solvers import _replay
+
+        self.kernel = _replay.replay if compiled else _replay._replay
+        self.avail_kernel = _replay.avail_before if compiled else _replay._avail_before
         self.problem = problem
         self.indptr = np.zeros(problem.n + 1, dtype=np.int64)
         self.indptr[1:] = np.cumsum([len(p) for p in problem.preds])
@@ -72,21 +73,33 @@ class Replay:
         self.finish = np.zeros(problem.n)
         self.avail = np.zeros(problem.n_workers)
         self.steps = 0
+        self._base: _Prefix | None = None  # the plan whose times self.start/finish hold, before _dirty
+        self._dirty = 0
 
     def run(self, worker: np.ndarray, order: np.ndarray, bound: float = np.inf,
             prefix: _Prefix | None = None, first: int = 0) -> float | None:
         """Makespan of the plan (times left in ``self.start``/``self.finish``), or ``None`` at ``bound``.
 
         With ``prefix`` (the plan the trial was derived from), ``order[:first]`` is taken as unchanged and
-        only the rest is replayed.
+        only the rest is replayed; ``order[first:]`` must hold the same tasks as ``prefix.order[first:]``.
         """
         p = self.problem
         made = 0.0
         if prefix is None or first == 0:
             self.avail[:] = 0.0
+            self._base = None
         else:
-            self.start[:] = prefix.result.start
-            self.finish[:] = prefix.result.finish
+            # tasks at positions < first must hold the prefix plan's times; the last trial overwrote
+            # (some of) those at positions >= self._dirty
+            if self._base is not prefix:
+                self.start[:] = prefix.result.start
+                self.finish[:] = prefix.result.finish
+                self._base, self._dirty = prefix, p.n
+            elif self._dirty < first:
+                back = prefix.order[self._dirty:first]
+                self.start[back] = prefix.result.start[back]
+                self.finish[back] = prefix.result.finish[back]
+            self._dirty = first
             prefix.avail_before(first, out=self.avail)
             made = float(prefix.running_max[first - 1])
         makespan, replayed = self.kernel(order, worker, p.exec, p.link_class, p.class_latency, p.class_inv_bandwidth,
@@ -112,8 +125,9 @@ def replay_order(start: np.ndarray, has_length: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(start)), has_length, start)).astype(np.int64)
 
 
-def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray) -> ListResult:
-    """Times of a fixed assignment and order, each task appended on its worker.
+def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray, compiled: bool = False) -> ListResult:
+    """Times of a fixed assignment and order, each task appended on its worker (``compiled``: with the numba
+    kernel, worth its loading time on large graphs).
 
     Examples
     --------
@@ -124,7 +138,7 @@ def simulate(problem: Problem, worker: np.ndarray, order: np.ndarray) -> ListRes
     >>> r.start.tolist(), r.finish.tolist()  # e0 on gpu0 after a 0.1 s transfer; e1 after pre on cpu0
     ([0.0, 1.1, 1.0], [1.0, 2.1, 5.0])
     """
-    replay = Replay(problem, compiled=False)
+    replay = Replay(problem, compiled=compiled)
     replay.run(np.asarray(worker, dtype=np.int64), np.asarray(order, dtype=np.int64))
     return replay.result(np.asarray(worker, dtype=np.int64))
 
@@ -144,11 +158,10 @@ def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> li
     [3, 2, 1, 0]
     """
     worker, start, finish = result.worker, result.start, result.finish
-    previous = {}
+    previous = np.full(problem.n, -1, dtype=np.int64)  # the task before each one on its worker
     order = np.lexsort((start, worker))
-    for a, b in zip(order, order[1:]):
-        if worker[a] == worker[b]:
-            previous[int(b)] = int(a)
+    same = worker[order[1:]] == worker[order[:-1]]
+    previous[order[1:][same]] = order[:-1][same]
     i = int(np.argmax(finish))
     path, seen = [i], {i}
     while start[i] > eps:
@@ -159,8 +172,8 @@ def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> li
                 binding = p
                 break
         if binding is None:
-            binding = previous.get(i)
-            if binding is None or finish[binding] < start[i] - tol:
+            binding = int(previous[i])
+            if binding < 0 or finish[binding] < start[i] - tol:
                 break  # idle before the task: the path starts here
         if binding in seen:  # zero-length tasks can bind each other
             break
@@ -173,23 +186,25 @@ def critical_path(problem: Problem, result: ListResult, eps: float = 1e-9) -> li
 class _Prefix:
     """A replayed plan seen from a position in its order: what every worker has finished before it."""
 
-    def __init__(self, problem: Problem, result: ListResult, order: np.ndarray):
+    def __init__(self, problem: Problem, result: ListResult, order: np.ndarray, avail_kernel=None):
         self.result = result
+        self.order = order
         self.position = np.empty(problem.n, dtype=np.int64)
         self.position[order] = np.arange(problem.n)
         self.running_max = np.maximum.accumulate(result.finish[order])
-        self.by_worker = []  # per worker: its tasks' positions (sorted) and finish times (then sorted too)
-        for w in range(problem.n_workers):
-            tasks = np.flatnonzero(result.worker == w)
-            tasks = tasks[np.argsort(self.position[tasks])]
-            self.by_worker.append((self.position[tasks], result.finish[tasks]))
+        # every worker's tasks by position: positions and finish times (both increasing on a worker)
+        by_worker = np.lexsort((self.position, result.worker))
+        self.indptr = np.zeros(problem.n_workers + 1, dtype=np.int64)
+        self.indptr[1:] = np.cumsum(np.bincount(result.worker, minlength=problem.n_workers))
+        self.pos = self.position[by_worker]
+        self.fin = np.ascontiguousarray(result.finish[by_worker])
+        if avail_kernel is None:
+            from hetflow.solvers._replay import avail_before as avail_kernel
+        self.kernel = avail_kernel
 
     def avail_before(self, first: int, out: np.ndarray) -> np.ndarray:
         """Each worker's finish time after the tasks at positions ``< first``."""
-        for w, (pos, fin) in enumerate(self.by_worker):
-            k = int(np.searchsorted(pos, first))
-            out[w] = fin[k - 1] if k else 0.0
-        return out
+        return self.kernel(first, self.indptr, self.pos, self.fin, out)
 
 
 def _candidates(problem: Problem, prefix: _Prefix, i: int, width: int) -> list[int]:
@@ -252,16 +267,18 @@ def _moves(problem: Problem, prefix: _Prefix, i: int, others: list[int], blocks:
 
 
 def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.ndarray, budget: int,
-             width: int) -> tuple[ListResult, np.ndarray]:
+             width: int, deadline: Deadline | None = None) -> tuple[ListResult, np.ndarray]:
     """First-improvement descent over critical-path moves — single tasks first, blocks when no single move
-    helps; returns the local optimum and its order."""
+    helps; returns the local optimum and its order. ``worker`` is modified in place."""
     makespan = replay.run(worker, order)
     current = replay.result(worker)
     improved = True
     while improved and replay.steps < budget:
         improved = False
-        replay.steps += 20 * problem.n  # the Python work of a descent step, in replay units
-        prefix = _Prefix(problem, current, order)
+        replay.steps += STEP_STEPS * problem.n  # the numpy work of a descent step, in replay units
+        if deadline is not None and deadline.expired():
+            break
+        prefix = _Prefix(problem, current, order, replay.avail_kernel)
         position = prefix.position
         path = critical_path(problem, current)
         candidates: dict[int, list[int]] = {}  # per task, shared by both tiers (the plan is the same)
@@ -270,23 +287,27 @@ def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.nda
                 if i not in candidates:
                     candidates[i] = _candidates(problem, prefix, i, width)
                 for w, move in _moves(problem, prefix, i, candidates[i], blocks):
-                    trial_worker, trial_order = worker.copy(), order
+                    trial_order, undo = order, None
                     if move is None:
-                        trial_worker[i] = w
+                        undo = (i, worker[i])
+                        worker[i] = w
                         first = int(position[i])
                     elif isinstance(move, int):  # run i just before its blocker
                         rest = order[order != i]
                         first = int(position[move])
                         trial_order = np.concatenate([rest[:first], [i], rest[first:]])
                     else:
-                        trial_worker[move] = w
+                        undo = (move, worker[move].copy())
+                        worker[move] = w
                         first = int(position[move].min())
-                    found = replay.run(trial_worker, trial_order, bound=makespan * (1 - 1e-9), prefix=prefix,
+                    found = replay.run(worker, trial_order, bound=makespan * (1 - 1e-9), prefix=prefix,
                                        first=first)
                     if found is not None:
-                        makespan, worker, order, improved = found, trial_worker, trial_order, True
+                        makespan, order, improved = found, trial_order, True
                         current = replay.result(worker)
                         break
+                    if undo is not None:
+                        worker[undo[0]] = undo[1]
                     if replay.steps >= budget:
                         return current, order
                 if improved:
@@ -297,11 +318,13 @@ def _descend(problem: Problem, replay: Replay, worker: np.ndarray, order: np.nda
 
 
 def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int = 0, width: int = 3,
-                 patience: int = 300, compiled: bool = True) -> tuple[ListResult, int]:
+                 patience: int = 300, compiled: bool = True, deadline: Deadline | None = None
+                 ) -> tuple[ListResult, int]:
     """Improve ``start`` for ``budget`` replayed task steps, or until ``patience`` perturbations in a row
-    found nothing better; return the best plan (never worse) and the number of perturbations.
+    found nothing better, or until ``deadline`` expires; return the best plan (never worse) and the number
+    of perturbations.
 
-    Deterministic for a seed (``compiled`` only changes the speed).
+    Deterministic for a seed when no deadline cuts it (``compiled`` only changes the speed).
 
     Examples
     --------
@@ -316,17 +339,21 @@ def local_search(problem: Problem, start: ListResult, budget: int, *, seed: int 
     rng = np.random.default_rng(seed)
     replay = Replay(problem, compiled=compiled)
     order = replay_order(start.start, start.finish > start.start)
-    best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width)
+    best, best_order = _descend(problem, replay, start.worker.astype(np.int64), order, budget, width, deadline)
     base, base_order = best, best_order
     kicks = since_better = 0
     while replay.steps < budget and since_better < patience:
+        if deadline is not None:
+            if deadline.expired():
+                break
+            deadline.report("local search", best.makespan)
         kicks += 1
         since_better += 1
         worker = base.worker.copy()
         path = critical_path(problem, base)
         for i in [*rng.choice(path, size=min(2, len(path)), replace=False), rng.integers(problem.n)]:
             worker[i] = rng.choice(np.flatnonzero(problem.runnable[i]))
-        trial, trial_order = _descend(problem, replay, worker, base_order, budget, width)
+        trial, trial_order = _descend(problem, replay, worker, base_order, budget, width, deadline)
         if trial.makespan < best.makespan * (1 - 1e-9):
             best, best_order, since_better = trial, trial_order, 0
         if trial.makespan <= best.makespan * (1 + 1e-9):  # as good as the best: walk on along the plateau

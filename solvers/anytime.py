@@ -1,0 +1,82 @@
+"""Anytime planning: a wall-clock limit the searching solvers honour, and progress reports for whoever listens.
+
+A :class:`Deadline` is made from a solver's ``time_limit`` option (seconds, or None for no limit). The
+solvers that search (``dp``, ``cpsat``) ask :meth:`Deadline.expired` between units of work and return the
+best plan found so far when it says so; without a limit they never ask the clock, so their result depends
+only on the inputs, the seed and the effort (deterministic). With a limit the cut can fall anywhere:
+the plan is never worse than the first complete one, but may differ between runs.
+
+Progress goes to a listener installed with :func:`reporting` (a context variable, so nothing is plumbed
+through :func:`hetflow.solvers.plan`): ``listener(stage, best_makespan)``. The ``hetflow plan`` command
+installs one that draws a rich progress line on stderr once planning has taken 2 s.
+
+Examples
+--------
+>>> seen = []
+>>> with reporting(lambda stage, best: seen.append((stage, best))):
+...     clock = Deadline(None)
+...     clock.report("heft", 12.5)
+>>> seen, clock.expired()
+([('heft', 12.5)], False)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from hetflow.taskgraph.errors import InvalidInput
+
+__all__ = ["Deadline", "reporting", "check_time_limit"]
+
+Listener = Callable[[str, float], None]
+_LISTENER: ContextVar[Listener | None] = ContextVar("hetflow_planning_listener", default=None)
+
+
+def check_time_limit(time_limit: float | None) -> float | None:
+    """``time_limit`` as a float, or None; a one-line input error unless it is a positive number."""
+    if time_limit is None:
+        return None
+    try:
+        value = float(time_limit)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"time limit must be a number of seconds, not {time_limit!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise InvalidInput(f"time limit must be a positive number of seconds, not {time_limit!r}")
+    return value
+
+
+class Deadline:
+    """A planning clock started at construction; ``time_limit=None`` never expires."""
+
+    def __init__(self, time_limit: float | None):
+        self.limit = check_time_limit(time_limit)
+        self.t0 = time.perf_counter()
+        self.listener = _LISTENER.get()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def remaining(self) -> float:
+        """Seconds left (``inf`` without a limit, never negative)."""
+        return float("inf") if self.limit is None else max(0.0, self.limit - self.elapsed())
+
+    def expired(self) -> bool:
+        return self.limit is not None and self.elapsed() >= self.limit
+
+    def report(self, stage: str, best: float) -> None:
+        """Tell the listener, if any, what the solver is doing and the best makespan so far."""
+        if self.listener is not None:
+            self.listener(stage, best)
+
+
+@contextmanager
+def reporting(listener: Listener) -> Iterator[None]:
+    """Send the progress of every plan made inside the block to ``listener(stage, best_makespan)``."""
+    token = _LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)

@@ -18,7 +18,8 @@ always. Minimise the latest end. The starting plan (HEFT's, or the ``hint``) is 
 complete hint, so it never returns anything worse.
 
 The search runs on one thread for ``deterministic_time`` units of CP-SAT's deterministic clock (roughly
-seconds), so the result is the same on every machine for a seed. The returned plan is the solver's
+seconds), so the result is the same on every machine for a seed; a ``time_limit`` (wall seconds) can cut
+it shorter, and then it is not. The returned plan is the solver's
 assignment replayed in its start order with the exact real-valued times (no worse than the integer
 objective). ``optimal`` in the meta means the integer model was solved to optimality: the plan is optimal
 up to the rounding, i.e. within about ``resolution^-1`` of the makespan per task on the critical path.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from hetflow.solvers.anytime import Deadline
 from hetflow.solvers.heft import heft
 from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
@@ -53,8 +55,12 @@ def _ceil(x: float, scale: float) -> int:
 
 
 def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, deterministic_time: float = 10.0,
-                   resolution: float = 1e4, seed: int = 0) -> tuple[ListResult, dict]:
+                   resolution: float = 1e4, seed: int = 0, time_limit: float | None = None,
+                   deadline: Deadline | None = None) -> tuple[ListResult, dict]:
     """Solve the CP model; return the plan and ``{"status", "optimal", "objective"}``.
+
+    ``time_limit`` (wall seconds) caps the search on top of ``deterministic_time``; the result may then
+    depend on the machine's speed. ``deadline`` receives a progress report per improving solution.
 
     Examples
     --------
@@ -115,7 +121,16 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(deterministic_time)
-    status = solver.Solve(model)
+    if time_limit is not None:
+        solver.parameters.max_time_in_seconds = max(float(time_limit), 0.01)
+    callback = None
+    if deadline is not None and deadline.listener is not None:
+        class _Report(cp_model.CpSolverSolutionCallback):
+            def on_solution_callback(self) -> None:
+                deadline.report("CP-SAT", self.ObjectiveValue() / scale)
+
+        callback = _Report()
+    status = solver.Solve(model, callback)
     info = {"status": solver.StatusName(status), "optimal": status == cp_model.OPTIMAL, "objective": None}
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return start_plan, info
@@ -150,10 +165,13 @@ def _integer_replay(problem: Problem, plan: ListResult, scale: float) -> tuple[n
 
 @register_solver("cpsat", capabilities={"max_tasks": 300, "extra": "bench", "needs": ("ortools",)})
 def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, hint_solver: str = "dp",
-          resolution: float = 1e4) -> ListResult:
+          resolution: float = 1e4, time_limit: float | None = None) -> ListResult:
     """Plan with CP-SAT, starting from the plan of ``hint_solver`` (default: the DP planner's).
 
-    The meta says whether the integer model was proven optimal (``optimal``) and CP-SAT's status.
+    ``time_limit`` (wall seconds, None: none) caps the whole call: the hint solver gets a quarter of it when
+    it takes a limit, CP-SAT the rest, and the best plan found by then is returned; without it the result
+    is deterministic (``deterministic_time`` bounds the search). The meta says whether the integer model
+    was proven optimal (``optimal``) and CP-SAT's status.
 
     Examples
     --------
@@ -162,10 +180,16 @@ def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, 
     >>> r.meta["status"], r.meta["hint_solver"], r.makespan <= r.meta["hint_makespan"]  # never worse than its hint
     ('OPTIMAL', 'dp', True)
     """
-    from hetflow.solvers.registry import SOLVERS, check_solver_name
+    from hetflow.solvers.registry import SOLVERS, check_solver_name, solver_capabilities
 
-    start_plan = SOLVERS[check_solver_name(hint_solver)](problem, seed=seed)
+    clock = Deadline(time_limit)
+    hint_options = {}
+    if clock.limit is not None and solver_capabilities(check_solver_name(hint_solver)).time_limit:
+        hint_options["time_limit"] = clock.limit / 4
+    start_plan = SOLVERS[hint_solver](problem, seed=seed, **hint_options)
+    clock.report(f"hint ({hint_solver})", start_plan.makespan)
+    remaining = None if clock.limit is None else clock.remaining()
     result, info = cpsat_schedule(problem, hint=start_plan, deterministic_time=deterministic_time,
-                                  resolution=resolution, seed=seed)
+                                  resolution=resolution, seed=seed, time_limit=remaining, deadline=clock)
     result.meta = {**info, "hint_solver": hint_solver, "hint_makespan": round(start_plan.makespan, 9)}
     return result

@@ -4,6 +4,12 @@ Usage::
 
     python benchmarks/bench_planners.py            # full suites (minutes)
     python benchmarks/bench_planners.py --small    # CI subset (seconds)
+    python benchmarks/bench_planners.py --best-known --planner-seeds 0,1,2   # vs the best known plans
+
+``--best-known`` plans the 20-100-task instances of ``benchmarks/best_known.py`` (layered CCR 0.2/1/5/10 and
+LLM jobs) with every solver and prints one table: per family, each solver's geometric-mean makespan over
+the best known plan (the best cached CP-SAT run, a proven optimum where CP-SAT proved one), and for
+``dp`` also its worst ratio and slowest plan. Instances without a cached CP-SAT run are left out (counted).
 
 Prints the per-suite summary table (with an ``all`` row per solver), then the headline numbers for the
 flagship ``dp`` planner: its geometric-mean makespan / HEFT overall and on the LLM suite, the instances
@@ -67,6 +73,57 @@ def dp_report(results: pd.DataFrame, summary: pd.DataFrame) -> list[str]:
     return lines
 
 
+def best_known_table(results: pd.DataFrame, known: dict[str, dict]) -> pd.DataFrame:
+    """Per family and solver: geometric-mean makespan / best known, and dp's worst ratio and slowest plan."""
+    from hetflow.solvers.experiments import geomean
+
+    rows = results[results["instance"].isin(known)].copy()
+    rows["best_known"] = rows["instance"].map(lambda name: known[name]["makespan"])
+    rows["ratio"] = rows["makespan"] / rows["best_known"]
+    table = rows.pivot_table(index="suite", columns="solver", values="ratio", aggfunc=geomean)
+    every = rows.groupby("solver")["ratio"].agg(geomean)
+    table.loc["all"] = every
+    mine = rows[rows["solver"] == FLAGSHIP]
+    table[f"{FLAGSHIP}_worst"] = mine.groupby("suite")["ratio"].max()
+    table.loc["all", f"{FLAGSHIP}_worst"] = mine["ratio"].max()
+    table[f"{FLAGSHIP}_max_s"] = mine.groupby("suite")["plan_seconds"].max()
+    table.loc["all", f"{FLAGSHIP}_max_s"] = mine["plan_seconds"].max()
+    counts = rows.drop_duplicates("instance").groupby("suite")["instance"].count()
+    proven = rows.drop_duplicates("instance").groupby("suite")["instance"].agg(
+        lambda names: sum(known[n]["optimal"] for n in names))
+    table["instances"] = counts
+    table["proven_optimal"] = proven
+    table.loc["all", ["instances", "proven_optimal"]] = [counts.sum(), proven.sum()]
+    return table.round(4)
+
+
+def run_best_known(names: list[str], planner_seeds: list[int], progress: bool) -> int:
+    """The ``--best-known`` mode (see the module docstring)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import best_known
+
+    known = best_known.best_known()
+    instances = [inst for inst in best_known.instances() if inst.name in known]
+    missing = len(best_known.instances()) - len(instances)
+    print(f"{len(instances)} instances with a best known plan ({missing} without a cached CP-SAT run, left out); "
+          f"solvers: {', '.join(names)}; planner seeds {planner_seeds}", file=sys.stderr)
+    results = compare(names, instances, seeds=planner_seeds, progress=progress, bound_seconds=0)
+    table = best_known_table(results, known)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table.to_string())
+    mine = results[results["solver"] == FLAGSHIP]
+    span = results.pivot_table(index=["instance", "seed"], columns="solver", values="makespan", aggfunc="first")
+    rivals = [r for r in ("heft", "peft", "cpop") if r in span.columns]
+    if FLAGSHIP in span.columns and rivals:
+        worse = (span[FLAGSHIP] > span[rivals].min(axis=1) * (1 + REL_TOL) + 1e-12).sum()
+        print(f"runs where {FLAGSHIP} is worse than {' or '.join(rivals)}: {worse} of {len(span)}")
+    failed = results[~results["valid"].astype(bool)]
+    for row in failed.itertuples(index=False):
+        print(f"FAILED {row.instance} {row.solver}: {row.error}")
+    print(f"{len(mine)} {FLAGSHIP} runs; best known plans from {best_known.CACHE.name}")
+    return 1 if len(failed) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="quick CI subset (<= 300 tasks per instance)")
@@ -77,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solvers", default=None, help="comma-separated (default: all but random, exact, cpsat)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--out-dir", default=str(RESULTS))
+    parser.add_argument("--best-known", action="store_true",
+                        help="the 20-100-task instances of best_known.py against their best known plans")
     args = parser.parse_args(argv)
+    planner_seeds = [int(x) for x in args.planner_seeds.split(",")] if args.planner_seeds else [args.seed]
+    if args.best_known:
+        names = args.solvers.split(",") if args.solvers else ["heft", "peft", "cpop", "dp"]
+        return run_best_known(names, planner_seeds, progress=not args.no_progress)
 
     size = "small" if args.small else "full"
     names = args.solvers.split(",") if args.solvers else default_solvers()  # as `hetflow bench`
@@ -88,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     instances = [inst for group in built.values() for inst in group]
     counts = ", ".join(f"{k} {len(v)}" for k, v in built.items())
     print(f"{len(instances)} instances ({counts}); solvers: {', '.join(names)}", file=sys.stderr)
-    planner_seeds = [int(x) for x in args.planner_seeds.split(",")] if args.planner_seeds else [args.seed]
     results = compare(names, instances, seeds=planner_seeds, progress=not args.no_progress)
     summary = summarize(results)
     elapsed = time.perf_counter() - t0

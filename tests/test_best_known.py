@@ -1,0 +1,47 @@
+"""The cached best known plans (``benchmarks/best_known.json``, CP-SAT runs) and dp measured against them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hetflow.solvers import Problem, plan
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import best_known  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def known() -> dict[str, dict]:
+    return best_known.best_known()  # replays every cached plan: raises if one does not give its makespan
+
+
+def test_the_cache_covers_the_instances_and_is_current(known: dict[str, dict]) -> None:
+    """Every cached run names an instance the generator still makes identically (same fingerprint), and
+    every 20- and 50-task instance has a CP-SAT run."""
+    instances = {inst.name: inst for inst in best_known.instances()}
+    records = best_known.load()
+    assert records, "benchmarks/best_known.json is empty"
+    for record in records:
+        inst = instances[record["instance"]]
+        assert record["fingerprint"] == best_known.fingerprint(Problem(inst.graph, inst.cluster)), record["instance"]
+        assert record["deterministic_time"] >= 60
+    small = [name for name, inst in instances.items() if len(inst.graph) <= 50]
+    assert set(small) <= set(known)
+    assert all(known[name]["makespan"] > 0 for name in known)
+
+
+def test_dp_equals_the_proven_optima_of_the_20_task_instances(known: dict[str, dict]) -> None:
+    """CP-SAT proved the 20-task instances optimal (up to its rounding); dp finds those plans."""
+    ratios = []
+    for inst in best_known.instances():
+        if len(inst.graph) != 20:
+            continue
+        assert known[inst.name]["optimal"]
+        ratios.append(plan(inst.graph, inst.cluster, "dp").makespan / known[inst.name]["makespan"])
+    assert len(ratios) == 12
+    assert min(ratios) >= 1 - 1e-3 and max(ratios) <= 1.01, ratios
+    assert np.exp(np.mean(np.log(ratios))) <= 1.002, ratios

@@ -391,7 +391,16 @@ def _csr(lists: list[list[int]], values: list[list[float]] | None = None):
 
 
 def move_scale(problem: Problem) -> float:
-    """Mean run time of a task on its fastest worker plus mean transfer time of an edge (mean link)."""
+    """Mean run time of a task on its fastest worker plus mean transfer time of an edge (mean link).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Cluster, TaskGraph
+    >>> g = TaskGraph(name="g"); g.add_task("a", {"cpu": 2.0}); g.add_task("b", {"cpu": 4.0})
+    >>> g.add_edge("a", "b", bytes=3e9)
+    >>> move_scale(Problem(g, Cluster.local(gpus=0, cpus=2)))  # 3 s of work + 3e9 B over 1 of 3 pairs at 1 GB/s
+    4.0
+    """
     latency, per_byte = problem.mean_comm_coefficients
     edges = sum(len(p) for p in problem.preds)
     comm = latency + per_byte * sum(sum(b) for b in problem.pred_bytes) / edges if edges else 0.0
@@ -431,6 +440,16 @@ def anneal_chains(problem: Problem, starts: list[ListResult], moves: int, *, see
     The result does not depend on ``threads``: every chain has its own seeded random stream, and ties go
     to the earlier chain. Once a ``deadline`` has expired, every chain stops at the end of its current slice
     (``SLICE_MOVES`` moves or ``SLICE_STEPS`` steps) with the best plan it has seen.
+
+    Examples
+    --------
+    >>> from hetflow.solvers.heft import heft
+    >>> from hetflow.taskgraph.generators import layered_random, random_cluster
+    >>> p = Problem(layered_random(40, ccr=5.0, seed=1), random_cluster(1, 3, seed=1))
+    >>> one = anneal_chains(p, [heft(p)], 20_000, seeds=[0, 1], threads=1)
+    >>> two = anneal_chains(p, [heft(p)], 20_000, seeds=[0, 1], threads=2)
+    >>> one.makespan == two.makespan < heft(p).makespan
+    True
     """
     import threading
     from concurrent.futures import ThreadPoolExecutor

@@ -36,7 +36,17 @@ _LISTENER: ContextVar[Listener | None] = ContextVar("hetflow_planning_listener",
 
 
 def check_time_limit(time_limit: float | None) -> float | None:
-    """``time_limit`` as a float, or None; a one-line input error unless it is a positive number."""
+    """``time_limit`` as a float, or None; a one-line input error unless it is a positive number.
+
+    Examples
+    --------
+    >>> check_time_limit("2.5"), check_time_limit(None)
+    (2.5, None)
+    >>> check_time_limit(0)
+    Traceback (most recent call last):
+    ...
+    hetflow.taskgraph.errors.InvalidInput: time limit must be a positive number of seconds, not 0
+    """
     if time_limit is None:
         return None
     try:
@@ -49,7 +59,16 @@ def check_time_limit(time_limit: float | None) -> float | None:
 
 
 class Deadline:
-    """A planning clock started at construction; ``time_limit=None`` never expires."""
+    """A planning clock started at construction; ``time_limit=None`` never expires.
+
+    Examples
+    --------
+    >>> import time
+    >>> clock = Deadline(0.01)
+    >>> time.sleep(0.02)
+    >>> clock.expired(), clock.remaining(), Deadline(None).expired()
+    (True, 0.0, False)
+    """
 
     def __init__(self, time_limit: float | None):
         self.limit = check_time_limit(time_limit)
@@ -74,7 +93,18 @@ class Deadline:
 
 @contextmanager
 def reporting(listener: Listener) -> Iterator[None]:
-    """Send the progress of every plan made inside the block to ``listener(stage, best_makespan)``."""
+    """Send the progress of every plan made inside the block to ``listener(stage, best_makespan)``.
+
+    Examples
+    --------
+    >>> from hetflow.solvers import plan
+    >>> from hetflow.taskgraph.generators import layered_random, random_cluster
+    >>> stages = []
+    >>> with reporting(lambda stage, best: stages.append(stage)):
+    ...     _ = plan(layered_random(30, seed=1), random_cluster(1, 2, seed=1), "dp", effort=0.05)
+    >>> stages[:2], "annealing" in stages
+    (['heft', 'heft-matrix'], True)
+    """
     token = _LISTENER.set(listener)
     try:
         yield

@@ -274,7 +274,17 @@ def list_schedule(
     release: np.ndarray | None = None,
     worker_available: np.ndarray | None = None,
 ) -> ListResult:
-    """:func:`hetflow.solvers.listsched.list_schedule`, compiled (same arguments, same plans)."""
+    """:func:`hetflow.solvers.listsched.list_schedule`, compiled (same arguments, same plans).
+
+    Examples
+    --------
+    >>> from hetflow.solvers.heft import heft_order
+    >>> from hetflow.taskgraph.generators import layered_random, random_cluster
+    >>> p = Problem(layered_random(200, ccr=1.0, seed=3), random_cluster(2, 4, seed=3))
+    >>> fast, slow = list_schedule(p, order=heft_order(p)), listsched.list_schedule(p, order=heft_order(p))
+    >>> bool((fast.worker == slow.worker).all() and (fast.finish == slow.finish).all())
+    True
+    """
     if not COMPILED or not insertion or release is not None or worker_available is not None:
         return listsched.list_schedule(problem, order=order, priority=priority, bias=bias, pinned=pinned,
                                        insertion=insertion, release=release, worker_available=worker_available)

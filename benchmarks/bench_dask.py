@@ -3,13 +3,16 @@
 One table, every variant in one run, on embedded LocalClusters of one GPU-class worker (``GPU=1``; on a
 machine without CUDA it is a CPU process that plays the GPU) plus 3 and plus 7 CPU workers:
 
-(a) ``resources``  — dask/distributed#8177: independent tasks, GPU-friendly ones (3x faster there) annotated
-    ``resources={"GPU": 1}`` and CPU-only ones ``resources={"CPU": 1}`` — what a Dask user writes to keep
-    each kind on its workers; the GPU queue becomes the bottleneck.
+(a) ``resources``  — dask/distributed#8177: one root task (a shared input) fanning out to resource-annotated
+    non-root tasks: CPU-stage ones ``resources={"CPU": 1}`` (every CPU worker has one) and GPU-friendly ones
+    (3x faster there) ``resources={"GPU": 1}`` — what a Dask user writes to keep each kind on its workers.
+    Dask places non-root restricted tasks next to their dependency, so they pile onto the worker that holds
+    the root (work stealing moves some of them later).
 (b) ``overproduce`` — #9164: many cheap CPU tokenize tasks, each producing a 2 MB array, feeding a slow
     GPU-only embed stage; Dask runs the unrestricted roots as fast as it can and holds their outputs.
-(c) ``llm-bag`` — the batch LLM job written as plain dask.bag + delayed code: preprocess (CPU) → embed
-    (much faster on the GPU class) → score → a merge tree.
+(c) ``llm-bag`` — the batch LLM job written as plain dask.bag code: preprocess (CPU) → embed (much
+    faster on the GPU class) → score → a merge tree (``Bag.reduction``). Dask fuses each partition's
+    chain into one task and drops the annotation; hetflow splits the chain where the annotation changes.
 (d) ``array`` — a homogeneous dask.array workload (blocked matmul + reduction), no annotations: Dask is
     already good here; hetflow must not be worse.
 (e) ``overhead`` — 5,000 zero-length delayed tasks: (hetflow - Dask) / 5,000 per task.
@@ -34,6 +37,7 @@ Run: ``python benchmarks/bench_dask.py [--repeats 3] [--clusters 1x3,1x7] [--sha
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -99,8 +103,12 @@ def score(part: Any, cpu: float, gpu: float | None, out_bytes: int) -> np.ndarra
     return work(cpu, gpu, out_bytes, part)
 
 
-def merge(*args: Any) -> np.ndarray:
-    return work(*args)
+def merge_all(cpu: float, gpu: float | None, out_bytes: int, parts: Any) -> np.ndarray:
+    return work(cpu, gpu, out_bytes, *parts)
+
+
+def _partition(part: Any) -> Any:
+    return part
 
 
 # -- workloads --------------------------------------------------------------------------------------
@@ -120,18 +128,23 @@ def _on_gpu_annotation(costs: bool) -> Callable[[float, float], Any]:
     return on_gpu
 
 
+def load(seed: int) -> np.ndarray:
+    return np.full(1_000, seed, dtype=np.int64)
+
+
 def shape_resources(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
     import dask
 
+    root = dask.delayed(load, pure=True)(1)  # the shared input: every task below depends on it
     tasks = []
     for i in range(32):
-        if i % 4:  # GPU-friendly: 3x faster on the GPU class; the GPU queue is the bottleneck
+        if i % 4 == 0:  # GPU-friendly: 3x faster on the GPU class
             cpu_s, gpu_s = 0.3 * scale, 0.1 * scale
             with on_gpu(cpu_s, gpu_s):
-                tasks.append(dask.delayed(gpu_friendly, pure=True)(cpu_s, gpu_s, 8_000, i))
+                tasks.append(dask.delayed(gpu_friendly, pure=True)(cpu_s, gpu_s, 8_000, root, i))
         else:
             with dask.annotate(resources={"CPU": 1}):
-                tasks.append(dask.delayed(cpu_only, pure=True)(0.15 * scale, None, 8_000, i))
+                tasks.append(dask.delayed(cpu_only, pure=True)(0.2 * scale, None, 8_000, root, i))
     return dask.delayed(total, pure=True)(*tasks)
 
 
@@ -147,7 +160,6 @@ def shape_overproduce(scale: float, on_gpu: Callable[[float, float], Any]) -> An
 
 
 def shape_llm_bag(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
-    import dask
     import dask.bag as db
 
     docs = db.from_sequence(range(48), npartitions=48)
@@ -155,13 +167,10 @@ def shape_llm_bag(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
     with on_gpu(0.6 * scale, 0.04 * scale):
         emb = pre.map_partitions(embed_batch, 0.6 * scale, 0.04 * scale, 200_000)
     scores = emb.map_partitions(score, 0.03 * scale, 0.03 * scale, 8_000)
-    parts = scores.to_delayed()
-    while len(parts) > 1:  # a merge tree
-        parts = [
-            dask.delayed(merge, pure=True)(0.01 * scale, 0.01 * scale, 8_000, *parts[i : i + 4])
-            for i in range(0, len(parts), 4)
-        ]
-    return dask.delayed(total, pure=True)(parts[0])
+    # a merge tree of fan-in 4 (kept inside the bag: ``to_delayed()`` optimises by default, and Dask's
+    # optimisation drops the annotations, for Dask and hetflow alike)
+    return scores.reduction(_partition, functools.partial(merge_all, 0.01 * scale, 0.01 * scale, 8_000),
+                            split_every=4)
 
 
 def shape_array(scale: float, on_gpu: Callable[[float, float], Any] | None = None) -> Any:

@@ -1,4 +1,7 @@
-"""Plan your own Dask code: the README's example (run: python examples/dask_compute.py)."""
+"""Plan your own Dask code: the README's example.
+
+Run: ``python examples/dask_compute.py``, or from the command line ``hetflow compute examples/dask_compute.py:build``.
+"""
 
 import dask.bag as db
 
@@ -13,11 +16,16 @@ def embed(batch):  # fast on a GPU, slow on a CPU
     return [len(d) for d in batch]
 
 
-if __name__ == "__main__":
+def build():
+    """The collection to compute (``hetflow compute FILE.py:build`` calls this)."""
     docs = db.from_sequence([f" Document {i} " for i in range(1_000)], npartitions=20)
     cleaned = docs.map(clean)
     with hf.annotate(cost={"gpu": 0.05, "cpu": 0.4}):  # or dask.annotate(resources={"GPU": 1}): GPU only
         vectors = cleaned.map_partitions(embed)
-    (total,) = hf.compute(vectors.sum())  # current client, else an embedded LocalCluster
-    graph, schedule = hf.plan_dask(vectors.sum())  # the plan alone, for inspection
+    return vectors.sum()
+
+
+if __name__ == "__main__":
+    (total,) = hf.compute(build())  # current client, else an embedded LocalCluster
+    graph, schedule = hf.plan_dask(build())  # the plan alone, for inspection
     print(total, f"planned {schedule.makespan:.2f} s on {len(schedule.workers)} workers")

@@ -14,8 +14,12 @@ the finalize step — and then describes the result as a :class:`~hetflow.taskgr
   dask-dataframe's query planning drop them, hetflow carries them onto the fused tasks):
   ``dask.annotate(resources={"GPU": 1})`` means gpu-only, ``resources={"CPU": 1}`` cpu-only, and
   ``dask.annotate(hetflow={"cost": {"cpu": 2.0, "gpu": 0.1}})`` (or :func:`annotate`) gives per-class
-  costs — a class it leaves out cannot run the task. A fused task takes the strictest annotation among
-  the tasks fused into it.
+  costs — a class it leaves out cannot run the task.
+* **fusion respects stages**: Dask fuses linear chains (``bag.map_partitions(f).map_partitions(g)``) into
+  one task whatever their annotations, so a CPU stage and the GPU stage after it would run as one task on
+  one worker. hetflow splits such a fused chain where the annotations change — each run of equally
+  annotated tasks stays one fused task — so the planner can put the stages on different workers. Other
+  fused tasks take the strictest annotation among the tasks fused into them.
 * **costs** of tasks without a cost annotation are placeholders (:data:`UNKNOWN_COST` on every allowed
   class, marked ``cost_source="unknown"``); the caller fills them from a cost store
   (:class:`~hetflow.taskgraph.coststore.CostStore`) or calibrates.
@@ -44,7 +48,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +56,9 @@ import networkx as nx
 from hetflow.taskgraph.errors import CycleError, DeviceError, FormatError
 from hetflow.taskgraph.graph import TaskGraph, check_number
 
-__all__ = ["DaskWork", "from_collections", "annotate", "UNKNOWN_COST", "DEVICE_CLASSES", "task_devices"]
+__all__ = [
+    "DaskWork", "from_collections", "annotate", "split_fused_stages", "UNKNOWN_COST", "DEVICE_CLASSES", "task_devices"
+]
 
 UNKNOWN_COST = 0.01  # placeholder seconds for a task nobody has measured yet (replaced before planning)
 DEVICE_CLASSES = ("cpu", "gpu")  # what an unannotated Dask task may run on
@@ -273,6 +279,8 @@ def from_collections(
     notes = _annotations_by_key(_final_expr(collections, False)) if optimize_graph and _annotated(collections) else {}
     for key, value in _annotations_by_key(expr).items():
         notes.setdefault(key, {}).update(value)
+    if notes:
+        dsk = split_fused_stages(dsk, notes, outputs)
 
     G = nx.DiGraph(name=name)
     annotated: dict[Hashable, tuple[str, ...]] = {}
@@ -306,6 +314,106 @@ def from_collections(
     except CycleError as e:
         raise CycleError(f"the Dask graph has a cycle: {str(e).split(': ', 1)[-1]}") from None
     return DaskWork(graph, dsk, outputs, repack, external, annotated)
+
+
+def _stage(notes: Mapping[Hashable, Mapping[str, Any]], key: Hashable) -> str:
+    """What an annotation asks of one task, comparable between tasks (``""``: nothing)."""
+    if key not in notes:
+        return ""
+    devices, cost = task_devices(notes[key])
+    return repr((devices, sorted((cost or {}).items())))
+
+
+def _fused_chain(node: Any) -> list[tuple[Hashable, Any]] | None:
+    """The inner ``(key, task)`` pairs of a task Dask fused from a linear chain, first to last (None: not one)."""
+    from dask._task_spec import _execute_subgraph
+
+    if getattr(node, "func", None) is not _execute_subgraph or not node.args:
+        return None
+    inner = node.args[0]
+    inner = getattr(inner, "value", inner)  # the subgraph dict, possibly wrapped in a DataNode
+    if not isinstance(inner, Mapping) or len(inner) < 2:
+        return None
+    parent: dict[Hashable, Hashable] = {}
+    for k, task in inner.items():
+        inside = [d for d in task.dependencies if d in inner]
+        if len(inside) > 1 or (inside and inside[0] in parent.values()):
+            return None  # a task with two inner inputs, or an inner result read twice: not a chain
+        if inside:
+            parent[k] = inside[0]
+    heads = [k for k in inner if k not in parent]
+    child = {p: c for c, p in parent.items()}
+    chain: list[tuple[Hashable, Any]] = []
+    k = heads[0] if len(heads) == 1 else None
+    while k is not None:
+        chain.append((k, inner[k]))
+        k = child.get(k)
+    return chain if len(chain) == len(inner) else None
+
+
+def split_fused_stages(
+    dsk: Mapping[Hashable, Any], notes: Mapping[Hashable, Mapping[str, Any]], outputs: Collection[Hashable] = ()
+) -> dict:
+    """Split Dask's fused linear chains where the tasks' annotations change (see the module docstring).
+
+    Each run of consecutive, equally annotated tasks becomes one task (fused again if it has several),
+    keyed by its last inner task — the key the next run reads, and for the last run the key Dask aliased
+    to the fused task (the fused key, if anything reads it or it is one of ``outputs``, then aliases it) —
+    so nothing outside the chain changes and each task's kind is its own stage's. Other tasks are returned
+    as they are.
+
+    Examples
+    --------
+    >>> import dask, dask.bag as db
+    >>> words = db.from_sequence(["a b", "c"], npartitions=2).map(str.split)
+    >>> with dask.annotate(resources={"GPU": 1}):
+    ...     counts = words.map(len)
+    >>> work = from_collections(counts)  # Dask fuses from_sequence -> split -> len into one task
+    >>> kinds = {work.graph.kind(t) for t in work.graph.tasks}  # split into a cpu stage and a gpu stage
+    >>> "split" in kinds and "len" in kinds
+    True
+    >>> sorted(work.annotated.values())
+    [('gpu',), ('gpu',)]
+    """
+    from dask._task_spec import Alias
+
+    split: dict[Hashable, Any] = {}
+    dropped: set[Hashable] = set()
+    for key, node in dsk.items():
+        chain = _fused_chain(node)
+        stages = [_stage(notes, k) for k, _ in chain] if chain else []
+        if len(set(stages)) < 2:
+            continue
+        runs: list[list[tuple[Hashable, Any]]] = [[chain[0]]]
+        for prev, pair, stage in zip(stages, chain[1:], stages[1:]):
+            if stage == prev:
+                runs[-1].append(pair)
+            else:
+                runs.append([pair])
+        for run in runs[:-1]:
+            split[run[-1][0]] = _fuse(run, run[-1][0])
+        last = runs[-1][-1][0]
+        if last != key and isinstance(dsk.get(last), Alias):  # Dask renamed the chain and aliased its end
+            split[last] = _fuse(runs[-1], last)
+            if key in outputs or any(key in n.dependencies for k, n in dsk.items() if k != last):
+                split[key] = Alias(key, target=last)  # someone reads the fused key
+            else:
+                dropped.add(key)
+        else:
+            split[key] = _fuse(runs[-1], key)
+    return {key: split.get(key, node) for key, node in dsk.items() if key not in dropped} | split
+
+
+def _fuse(run: list[tuple[Hashable, Any]], key: Hashable) -> Any:
+    """One task computing the chain ``run`` of ``(inner key, task)`` pairs, as ``Task.fuse`` builds it."""
+    from dask._task_spec import Task, TaskRef, _execute_subgraph
+
+    if len(run) == 1:
+        return run[0][1].substitute({}, key=key)
+    inner = dict(run)
+    external = tuple(sorted({d for t in inner.values() for d in t.dependencies} - set(inner), key=hash))
+    return Task(key, _execute_subgraph, inner, run[-1][0], external, *(TaskRef(k) for k in external),
+                _data_producer=any(t.data_producer for t in inner.values()))
 
 
 def _flatten(keys: Any) -> Iterator[Hashable]:

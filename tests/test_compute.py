@@ -107,6 +107,57 @@ def test_gpu_annotation_pins_tasks_to_gpu_class_workers(dask_client, store):
     assert len(embeds) == 6 and set(embeds.values()) == {"gpu0"}
 
 
+def _staged_bag(npartitions: int, clean_cost: dict | None = None):
+    """CPU stage -> GPU-annotated stage -> CPU stage, the chain Dask fuses into one task per partition."""
+
+    def clean(text):
+        return text.strip().lower()
+
+    def embed(text):
+        return [len(text), text.count("a")]
+
+    def score(vec):
+        return vec[0] * 10 + vec[1]
+
+    docs = db.from_sequence([f" Doc {i} AAA{'a' * i} " for i in range(npartitions)], npartitions=npartitions)
+    if clean_cost:
+        with annotate(cost=clean_cost):
+            cleaned = docs.map(clean)
+    else:
+        cleaned = docs.map(clean)
+    with annotate(cost={"gpu": 0.1}):
+        vectors = cleaned.map(embed)
+    return vectors.map(score)
+
+
+def test_fused_stages_are_split_where_annotations_change():
+    bag = _staged_bag(4)
+    work = from_collections(bag.sum())
+    kinds = {work.graph.kind(t) for t in work.graph.tasks}
+    assert {"clean", "embed"} <= kinds  # not one fused from_sequence-clean-embed-score-sum-part task
+    embeds = [t for t in work.graph.tasks if work.graph.kind(t) == "embed"]
+    assert len(embeds) == 4 and all(work.annotated[t] == ("gpu",) for t in embeds)
+    assert all(t not in work.annotated for t in work.graph.tasks if work.graph.kind(t) in ("clean", "sum-part"))
+    # 1 s of cleaning per partition: split, the cpu workers clean while the gpu embeds; fused, the gpu did it all
+    graph, schedule = plan_dask(_staged_bag(4, {"cpu": 1.0, "gpu": 1.0}), cluster_or_client=Cluster.local(1, 3),
+                                costs="given")
+    cleans = [t for t in graph.tasks if graph.kind(t) == "clean"]
+    assert len({schedule.worker_of(t) for t in cleans}) >= 3
+    assert schedule.makespan < 2.5  # fused: 4 x (1 + 0.1) s on gpu0
+
+
+def test_split_stages_compute_what_dask_computes(dask_client, store):
+    bag = _staged_bag(6)
+    t0 = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmeasuredCostWarning)
+        got = compute(bag, bag.sum(), client=dask_client, costs=store)
+    assert got == dask.compute(bag, bag.sum(), scheduler="sync")
+    ran = _ran_on(dask_client, t0 - 1)
+    embeds = {k: w for k, w in ran.items() if str(k).startswith("('embed")}
+    assert len(embeds) == 6 and set(embeds.values()) == {"gpu0"}
+
+
 def test_hetflow_cost_annotation_sets_classes_and_costs():
     with annotate(cost={"cpu": 3.0}):
         a = dask.delayed(abs)(-1)

@@ -50,7 +50,7 @@ __all__ = [
 
 DEFAULTS = RunOptions()  # for the help texts
 
-SUBCOMMANDS = ["plan", "run", "demo", "bench", "profile", "serve"]
+SUBCOMMANDS = ["plan", "run", "compute", "demo", "bench", "profile", "serve"]
 
 
 class _Parser(argparse.ArgumentParser):

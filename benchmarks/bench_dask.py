@@ -176,7 +176,7 @@ def shape_llm_bag(scale: float, on_gpu: Callable[[float, float], Any]) -> Any:
 def shape_array(scale: float, on_gpu: Callable[[float, float], Any] | None = None) -> Any:
     import dask.array as da
 
-    n = int(1600 * max(scale, 0.25))
+    n = int(3200 * max(scale, 0.25))
     x = da.random.RandomState(0).random((n, n), chunks=n // 4)
     return (x @ x.T).sum(axis=0)
 

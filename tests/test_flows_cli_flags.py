@@ -67,6 +67,7 @@ BASE = {
     "bench": ["bench"],
     "serve": ["serve", GRAPH, "--cron", "0 3 * * *"],
     "profile": ["profile"],
+    "compute": ["compute", "pipeline.py:build"],
 }
 # (command, flag and value, where it lands in arguments(args), expected value there)
 FLAGS = [
@@ -136,11 +137,17 @@ FLAGS = [
     ("profile", ["--repeats", "3"], "repeats", 3),
     ("profile", ["--corpus", "docs.txt"], "corpus", "docs.txt"),
     ("profile", ["--sequential"], "concurrent", False),
+    ("compute", ["--address", "tcp://10.0.0.5:8786"], "address", "tcp://10.0.0.5:8786"),
+    ("compute", ["--solver", "heft"], "solver", "heft"),
+    ("compute", ["--seed", "4"], "seed", 4),
+    ("compute", ["--costs", "given"], "costs", "given"),
+    ("compute", ["--pace", "2"], "pace", 2),
+    ("compute", ["--show", "20"], "show", 20),
 ]
 # what the command does, not an argument: test_serve_apply_only below; --verbose and --keep-open in
 # tests/test_cli_quiet.py
 NOT_FLAGS = {"serve": {"--apply-only", "--verbose"}, "run": {"--keep-open", "--verbose"}, "demo": {"--verbose"},
-             "profile": {"--verbose"}}  # fmt: skip
+             "profile": {"--verbose"}, "compute": {"--verbose"}}  # fmt: skip
 
 
 @pytest.mark.parametrize("command", sorted(BASE))
@@ -172,11 +179,13 @@ def test_flag_reaches_its_argument(command, flag, path, expected, files):
 
 def _callee(command: str):
     from hetflow.flows.cli.bench import run_bench
+    from hetflow.flows.cli.compute import compute_target
     from hetflow.flows.llm.demo import run_demo
     from hetflow.flows.orchestration.flow import run_plan
     from hetflow.flows.orchestration.serve import deployment
 
-    return {"run": run_plan.fn, "demo": run_demo, "bench": run_bench, "serve": deployment}.get(command)
+    return {"run": run_plan.fn, "demo": run_demo, "bench": run_bench, "serve": deployment,
+            "compute": compute_target}.get(command)  # fmt: skip
 
 
 @pytest.mark.parametrize("command", sorted(BASE))
@@ -217,6 +226,8 @@ def test_option_defaults_live_in_run_options(files):
         (["serve", GRAPH, "--cron", "0 3 * * *", "--time-scale", "-1"], "--time-scale must be >= 0"),
         (["bench", "--time-limit", "0"], "--time-limit must be > 0"),
         (["bench", "--reference", "nope"], "unknown solver 'nope'"),
+        (["compute", "p.py:build", "--solver", "nope"], "unknown solver 'nope'"),
+        (["compute", "p.py:build", "--pace", "0"], "--pace must be >= 1, not 0"),
     ],
 )
 def test_bad_option_values_name_the_flag(argv, message, files, capsys):

@@ -30,7 +30,7 @@ from hetflow.flows.cli import CommandFailed, add_verbose_flag, solver_help
 from hetflow.flows.extras import require_extra
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["add_parser", "load_builder", "run"]
+__all__ = ["add_parser", "arguments", "compute_target", "load_builder", "run"]
 
 MODULE_NAME = "__hetflow_pipeline__"
 
@@ -89,31 +89,54 @@ def _collections(value: Any, target: str) -> tuple:
     return values
 
 
-def run(args: argparse.Namespace) -> int:
-    require_extra("run", "hetflow compute", ["dask", "distributed"])
-    from hetflow.flows.compute import UnmeasuredCostWarning, last_report
-
-    import hetflow as hf
+def arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`compute_target` for ``args`` (checked: one line on a bad value)."""
+    from hetflow.solvers import check_solver_name
 
     if args.show < 0:
         raise InvalidInput(f"--show must be >= 0, not {args.show}")
     if args.pace is not None and args.pace < 1:
         raise InvalidInput(f"--pace must be >= 1, not {args.pace}")
-    builder = load_builder(args.target)
+    check_solver_name(args.solver)
+    return {"target": args.target, "address": args.address, "solver": args.solver, "seed": args.seed,
+            "costs": args.costs, "pace": args.pace, "show": args.show}  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    require_extra("run", "hetflow compute", ["dask", "distributed"])
+    return compute_target(**arguments(args))
+
+
+def compute_target(
+    target: str,
+    *,
+    address: str | None = None,
+    solver: str = "dp",
+    seed: int = 0,
+    costs: str = "learned",
+    pace: int | None = None,
+    show: int = 200,
+) -> int:
+    """Call the function ``target`` names, ``hf.compute`` what it returns, print the summary and results."""
+    from hetflow.flows.compute import UnmeasuredCostWarning, last_report
+
+    import hetflow as hf
+
+    builder = load_builder(target)
     try:
         built = builder()
     except Exception as e:  # noqa: BLE001 - the user's code: one line, not our traceback
-        raise CommandFailed(f"hetflow: error: {args.target} raised {type(e).__name__}: {e}") from None
-    collections = _collections(built, args.target)
-    options = {"solver": args.solver, "seed": args.seed, "costs": args.costs, "pace": args.pace}
+        raise CommandFailed(f"hetflow: error: {target} raised {type(e).__name__}: {e}") from None
+    collections = _collections(built, target)
+    options = {"solver": solver, "seed": seed, "costs": costs, "pace": pace}
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnmeasuredCostWarning)
-            if args.address:
+            if address:
                 from distributed import Client
 
-                with Client(args.address, timeout="10s") as client:
+                with Client(address, timeout="10s") as client:
                     results = hf.compute(*collections, client=client, **options)
             else:
                 results = hf.compute(*collections, **options)
@@ -136,6 +159,6 @@ def run(args: argparse.Namespace) -> int:
               f"(actual/planned {report.ratio:.2f}; {wall:.2f} s with planning)")  # fmt: skip
     for i, value in enumerate(results):
         text = repr(value)
-        print(f"[{i}] {text[: args.show]}{'…' if len(text) > args.show else ''}")
+        print(f"[{i}] {text[:show]}{'…' if len(text) > show else ''}")
     sys.stdout.flush()
     return 0

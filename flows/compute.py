@@ -312,9 +312,9 @@ def compute(
     ...     try:
     ...         hf.compute(y, client=client, costs="given")
     ...     except hf.InvalidInput as e:
-    ...         print(str(e).split(",")[0])
+    ...         print(str(e).split("is annotated")[1].split(",")[0])
     (np.float64(10000.0), np.float64(2.0))
-    Dask task 'sum-aggregate-...' is annotated to run on gpu
+     to run on gpu
     """
     if kwargs:
         names = ", ".join(sorted(kwargs))

@@ -149,9 +149,11 @@ def _cluster_of(target: Any) -> tuple[Cluster, dict[str, Any] | None]:
     if isinstance(target, Cluster):
         return target, None
     from hetflow.flows.runtime.cluster import slot_map
+    from hetflow.taskgraph.dask_convert import measured_bandwidth
 
     slots = slot_map(target)
-    return Cluster([s.worker for s in slots.values()]), slots
+    bandwidth = measured_bandwidth(target) or Cluster.local(0, 1).bandwidth
+    return Cluster([s.worker for s in slots.values()], bandwidth=bandwidth), slots
 
 
 def _check_devices(work: DaskWork, cluster: Cluster) -> None:

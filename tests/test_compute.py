@@ -158,6 +158,16 @@ def test_split_stages_compute_what_dask_computes(dask_client, store):
     assert len(embeds) == 6 and set(embeds.values()) == {"gpu0"}
 
 
+def test_transfers_are_priced_with_the_bandwidth_dask_measured(dask_client):
+    from hetflow.flows.compute import _cluster_of
+
+    x = da.ones((400, 400), chunks=100)
+    dask.compute((x @ x.T).sum(), scheduler=dask_client.get)  # some transfers for Dask to measure
+    measured = dask_client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.bandwidth)
+    cluster, _ = _cluster_of(dask_client)
+    assert cluster.bandwidth == measured != Cluster.local(1, 1).bandwidth
+
+
 def test_hetflow_cost_annotation_sets_classes_and_costs():
     with annotate(cost={"cpu": 3.0}):
         a = dask.delayed(abs)(-1)

@@ -97,7 +97,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from hetflow.solvers.anneal import anneal_chains
+from hetflow.solvers.anneal import anneal_chains, anneal_race
 from hetflow.solvers.anytime import Deadline
 from hetflow.solvers.bounds import lp_relaxation
 from hetflow.solvers.cpop import cpop
@@ -118,8 +118,8 @@ CHAIN_PORTFOLIO = 200_000  # tasks x workers up to which the chain DP passes run
 PRICED_TASKS = 20_000  # tasks up to which the price passes run (their LP takes ~300 MB at 100k tasks)
 COMM_WEIGHTS = (2.0, 4.0)  # transfer-time multipliers of the communication-averse passes
 ANNEAL_TASKS = 500  # graphs up to this size are annealed (compiled moves are cheap enough there)
-ANNEAL_CHAINS = 6  # independent annealing chains (run on up to two threads)
-ANNEAL_MOVES = 300_000  # moves per chain at effort 1 up to 100 tasks, 100 / n of it above
+ANNEAL_MOVES = 1_200_000  # moves per annealing round (anneal_race) at effort 1 up to 100 tasks, 100 / n of it above
+RACE_STARTS = 4  # the race starts from this many distinct best passes and as many distinct best few-worker ones
 LARGE_ANNEAL_STEPS = 300_000_000  # replayed task steps of the one cool chain on larger graphs (from 10k tasks)
 LARGE_TEMPERATURES = (0.01, 0.0005)  # its first and last temperature (in move scales: nearly a descent)
 LARGE_FOCUS = 0.9  # its share of moves on the critical path (elsewhere a move rarely shortens the plan)
@@ -133,14 +133,14 @@ class _Best:
     moved: float = np.inf
     tried: dict[str, float] = field(default_factory=dict)
     kicks: int = 0
-    plans: list[ListResult] = field(default_factory=list)
+    plans: dict[str, ListResult] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def offer(self, name: str, result: ListResult, problem: Problem) -> None:
         """Keep ``result`` if its makespan is shorter, or equal with fewer bytes moved."""
         makespan = result.makespan
         self.tried[name] = round(makespan, 9)
-        self.plans.append(result)
+        self.plans[name] = result
         if self.result is not None and makespan > self.result.makespan * (1 + 1e-12):
             return
         moved = problem.bytes_moved(result.worker)  # only needed to break a tie
@@ -282,6 +282,32 @@ def _dp_passes(problem: Problem) -> Iterator[tuple[str, Callable[[], ListResult]
             yield name, lambda heavier=heavier, planner=planner: _replayed(problem, planner(heavier))
 
 
+def _few_worker_passes(problem: Problem) -> Iterator[tuple[str, Callable[[], ListResult]]]:
+    """The cost-to-go and HEFT passes on the ``k`` fastest workers only (``k = 1 .. W - 1``, the others
+    charged a prohibitive bias, so a task only they can run still goes there), with real transfers and as
+    if they took 2x and 4x as long. Good plans on communication-heavy graphs keep most tasks on two or
+    three fast workers; these plans give the annealing race starts in those basins. Workers are ranked by
+    the time the whole graph would take on each alone."""
+    runnable = problem.runnable
+    penalty = 10 * problem.exec[runnable].max() if runnable.any() else 1.0
+    fastest = np.argsort(np.where(runnable, problem.exec, penalty).sum(axis=0), kind="stable")
+    for factor in (1.0, *COMM_WEIGHTS):
+        planned = problem if factor == 1 else problem.with_comm_scaled(factor)
+        cost_to_go = optimistic_cost_table(planned, comm="exact")
+        ranks = {"ctg": (planned.exec + cost_to_go).min(axis=1), "heft": upward_rank(planned)}
+        for k in range(1, problem.n_workers):
+            excluded = np.zeros(problem.n_workers)
+            excluded[fastest[k:]] = 1e15
+            for kind, rank in ranks.items():
+                bias = excluded + (cost_to_go if kind == "ctg" else np.zeros(problem.exec.shape))
+
+                def make(planned=planned, rank=rank, bias=bias):
+                    plan = list_schedule(planned, priority=rank, bias=bias)
+                    return plan if planned is problem else _replayed(problem, plan)
+
+                yield f"dp-top{k}-{kind}-comm{factor:g}", make
+
+
 def _replayed(problem: Problem, planned: ListResult) -> ListResult:
     """A plan's assignment and order with ``problem``'s transfer times."""
     order = replay_order(planned.start, planned.finish > planned.start)
@@ -345,7 +371,9 @@ def dp(
         if mode == "exact":
             raise RuntimeError("the exact DP did not finish")
 
-    for name, make in itertools.chain(_textbook_passes(problem), _dp_passes(problem)):
+    small = problem.n <= ANNEAL_TASKS
+    passes = [_textbook_passes(problem), _dp_passes(problem)] + ([_few_worker_passes(problem)] if small else [])
+    for name, make in itertools.chain(*passes):
         if best.result is not None and clock.expired():
             break
         t0 = clock.elapsed()
@@ -355,10 +383,11 @@ def dp(
     large_steps = int(effort * LARGE_ANNEAL_STEPS * min(1.0, problem.n / 10_000) ** 0.5)
     if effort > 0 and not clock.expired():
         t0 = clock.elapsed()
-        if problem.n <= ANNEAL_TASKS:
-            starts = _distinct_best(best.plans, 2)
-            seeds = [seed * ANNEAL_CHAINS + k for k in range(ANNEAL_CHAINS)]
-            annealed = anneal_chains(problem, starts, moves, seeds=seeds, threads=_threads(), deadline=clock)
+        if small:
+            few = [plan for name, plan in best.plans.items() if name.startswith("dp-top")]
+            others = [plan for name, plan in best.plans.items() if not name.startswith("dp-top")]
+            starts = _distinct_best(others, RACE_STARTS) + _distinct_best(few, RACE_STARTS)
+            annealed = anneal_race(problem, starts, moves, seed=seed, threads=_threads(), deadline=clock)
         else:
             annealed = anneal_chains(problem, [best.result], 2**62, seeds=[seed], t_start=LARGE_TEMPERATURES[0],
                                      t_end=LARGE_TEMPERATURES[1], max_steps=large_steps, focus=LARGE_FOCUS,

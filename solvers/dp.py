@@ -46,10 +46,16 @@ A portfolio of passes on the shared (compiled, :mod:`hetflow.solvers.fastlist`) 
 HEFT and PEFT under each reading of "mean transfer" (:data:`hetflow.solvers.ranks.AVERAGING`) and CPOP as
 published and as SAGA has it — so dp is never worse than any textbook form of them — then the cost-to-go,
 chain and price passes, and HEFT and the cost-to-go pass planned as if transfers took 2x and 4x as long
-(replayed with the real ones). The best plans then go to a search over (assignment, order) pairs, each
-replayed exactly: simulated annealing (:mod:`hetflow.solvers.anneal`; four seeded chains on up to two
-threads up to 500 tasks, one nearly-greedy chain focused on the critical path above) and the iterated
-critical-path local search (:mod:`hetflow.solvers.search`). The best plan seen is returned.
+(replayed with the real ones). Up to 500 tasks the *few-worker* passes follow: the cost-to-go and HEFT
+passes confined to the ``k`` fastest workers (``k = 1 .. W - 1``; real, 2x and 4x transfers), since good
+plans on communication-heavy graphs keep most tasks on two or three fast workers. The best plans then go
+to a search over (assignment, order) pairs, each replayed exactly: simulated annealing
+(:mod:`hetflow.solvers.anneal`) and the iterated critical-path local search (:mod:`hetflow.solvers.search`).
+Up to 500 tasks the annealing is a *race* (:func:`hetflow.solvers.anneal.anneal_race`, on up to two
+threads): eight short hot chains from the four best passes and the four best few-worker passes, then
+four cooler chains from the four best plans they found, then two cool ones from the best two — one third
+of the moves per round. Above 500 tasks one nearly-greedy chain focused on the critical path anneals
+HEFT's (or the best pass's) plan. The best plan seen is returned.
 
 Which idea wins where
 ---------------------
@@ -332,8 +338,8 @@ def dp(
     seed : int
         Seed of the search (annealing chains and local search); the same inputs and seed give the same plan.
     effort : float
-        Scales the search budgets: ``ANNEAL_MOVES * min(1, 100 / n)`` moves per annealing chain up to
-        ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps (capped at
+        Scales the search budgets: ``ANNEAL_MOVES * min(1, 100 / n)`` moves per round of the annealing
+        race up to ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps (capped at
         10,000 tasks); ``SEARCH_STEPS * max(1, n / 2000)`` steps of local search; 0 skips the search. At 1
         on a 2-core machine: about 1-1.5 s at 100 tasks, 6-10 s at 10,000, 35-45 s at 100,000.
     exact_tasks : int

@@ -45,3 +45,15 @@ def test_dp_equals_the_proven_optima_of_the_20_task_instances(known: dict[str, d
     assert len(ratios) == 12
     assert min(ratios) >= 1 - 1e-3 and max(ratios) <= 1.01, ratios
     assert np.exp(np.mean(np.log(ratios))) <= 1.002, ratios
+
+
+def test_dp_near_the_best_known_plans_of_the_100_task_communication_heavy_instances(known: dict[str, dict]) -> None:
+    """The six 100-task CCR-5 and CCR-10 layered instances (seed 0): before the annealing race dp was up to
+    12% above the best known plan there (1.06-1.09 in geometric mean); issue 12 allows 6% on any one."""
+    ratios = {}
+    for inst in best_known.instances():
+        if len(inst.graph) == 100 and inst.params.get("ccr", 0) >= 5:
+            ratios[inst.name] = plan(inst.graph, inst.cluster, "dp", seed=0).makespan / known[inst.name]["makespan"]
+    assert len(ratios) == 6
+    assert max(ratios.values()) <= 1.06, ratios
+    assert np.exp(np.mean(np.log(list(ratios.values())))) <= 1.04, ratios

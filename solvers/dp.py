@@ -311,7 +311,7 @@ def _few_worker_passes(problem: Problem) -> Iterator[tuple[str, Callable[[], Lis
                     plan = list_schedule(planned, priority=rank, bias=bias)
                     return plan if planned is problem else _replayed(problem, plan)
 
-                yield f"dp-top{k}-{kind}-comm{factor:g}", make
+                yield f"dp-few{k}-{kind}" + ("" if factor == 1 else f"-x{factor:g}"), make
 
 
 def _replayed(problem: Problem, planned: ListResult) -> ListResult:
@@ -377,7 +377,7 @@ def dp(
         if mode == "exact":
             raise RuntimeError("the exact DP did not finish")
 
-    small = problem.n <= ANNEAL_TASKS
+    small = problem.n <= ANNEAL_TASKS and effort > 0  # the few-worker passes are starts for the race
     passes = [_textbook_passes(problem), _dp_passes(problem)] + ([_few_worker_passes(problem)] if small else [])
     for name, make in itertools.chain(*passes):
         if best.result is not None and clock.expired():
@@ -390,8 +390,8 @@ def dp(
     if effort > 0 and not clock.expired():
         t0 = clock.elapsed()
         if small:
-            few = [plan for name, plan in best.plans.items() if name.startswith("dp-top")]
-            others = [plan for name, plan in best.plans.items() if not name.startswith("dp-top")]
+            few = [plan for name, plan in best.plans.items() if name.startswith("dp-few")]
+            others = [plan for name, plan in best.plans.items() if not name.startswith("dp-few")]
             starts = _distinct_best(others, RACE_STARTS) + _distinct_best(few, RACE_STARTS)
             annealed = anneal_race(problem, starts, moves, seed=seed, threads=_threads(), deadline=clock)
         else:

@@ -27,7 +27,10 @@ probability ``focus`` (else any task):
 * *shift* the task to another place in the order, between its last parent and first child (25%);
 * *exchange* all the tasks of its worker and another worker (5%).
 
-The best plan seen is kept. The random stream is seeded and the budget is a number of moves (or replayed
+The best plan seen is kept. :func:`anneal_race` runs chains in rounds of successive halving — many short
+hot chains from diverse starts, then fewer, longer and cooler ones from the best plans of the round
+before — which on communication-heavy graphs finds better basins than equal independent chains.
+The random stream is seeded and the budget is a number of moves (or replayed
 task steps), so the result depends only on the inputs and the seed.
 
 A move replays the order only from the first position it changes (each worker's state there is found by

@@ -349,7 +349,7 @@ def dp(
         Scales the search budgets: ``ANNEAL_MOVES * min(1, 100 / n)`` moves per round of the annealing
         race up to ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps (capped at
         10,000 tasks); ``SEARCH_STEPS * max(1, n / 2000)`` steps of local search; 0 skips the search. At 1
-        on a 2-core machine: about 1-1.5 s at 100 tasks, 6-10 s at 10,000, 35-45 s at 100,000.
+        on a 2-core machine: about 1-1.5 s at 100-500 tasks, 5-7 s at 10,000, 25-40 s at 100,000.
     exact_tasks : int
         Graphs with at most this many tasks try the exact DP over downsets first (``mode="auto"``).
     mode : {"auto", "heuristic", "exact"}

@@ -63,36 +63,6 @@ def _arrival(done, wp, w, nbytes, link_class, latency, inv_bw):
     return done + latency[link_class[wp], link_class[w]] + nbytes * inv_bw[link_class[wp], link_class[w]]
 
 
-def _replay_all(order, worker, exec_, link_class, latency, inv_bw, indptr, pred, pred_bytes, start, finish, prev,
-                avail,
-                last, bound):
-    """Replay the whole plan into ``start``/``finish``/``prev`` (the task before each on its worker); return
-    the makespan, or -1.0 as soon as a task finishes after ``bound``."""
-    avail[:] = 0.0
-    last[:] = -1
-    makespan = 0.0
-    for k in range(order.shape[0]):
-        i = order[k]
-        w = worker[i]
-        ready = avail[w]
-        for e in range(indptr[i], indptr[i + 1]):
-            p = pred[e]
-            arrival = _arrival(finish[p], worker[p], w, pred_bytes[e], link_class, latency, inv_bw)
-            if arrival > ready:
-                ready = arrival
-        f = ready + exec_[i, w]
-        if f > bound:
-            return -1.0
-        start[i] = ready
-        finish[i] = f
-        prev[i] = last[w]
-        last[w] = i
-        avail[w] = f
-        if f > makespan:
-            makespan = f
-    return makespan
-
-
 def _replay_from(first, order, pos, worker, exec_, link_class, latency, inv_bw, indptr, pred, pred_bytes, finish, pmax,
                  t_st, t_fi, t_pr, avail, last, bound):
     """Replay ``order[first:]`` into ``t_st``/``t_fi``/``t_pr``, the tasks before ``first`` keeping their times
@@ -188,9 +158,10 @@ def _anneal(worker, order, exec_, link_class, latency, inv_bw, indptr, pred, pre
     path = np.zeros(n, dtype=np.int64)
     moved = np.zeros(n, dtype=np.int64)
     was = np.zeros(n, dtype=np.int64)
-    current = _replay_all(order, worker, exec_, link_class, latency, inv_bw, indptr, pred, pred_bytes, start, finish,
-                             prev, avail, last, np.inf)
     pmax = np.zeros(n)  # running maximum of the finish times along the order
+    # the whole plan: a replay from position 0 writes straight into start/finish/prev
+    current = _replay_from(0, order, pos, worker, exec_, link_class, latency, inv_bw, indptr, pred, pred_bytes,
+                           finish, pmax, start, finish, prev, avail, last, np.inf)
     running = 0.0
     for k in range(n):
         running = max(running, finish[order[k]])
@@ -377,7 +348,6 @@ try:
     from numba import njit
 
     _arrival = njit(cache=True, nogil=True, inline="always")(_arrival)
-    _replay_all = njit(cache=True, nogil=True)(_replay_all)
     _replay_from = njit(cache=True, nogil=True)(_replay_from)
     _critical = njit(cache=True, nogil=True)(_critical)
     _move = njit(cache=True, nogil=True)(_move)

@@ -48,6 +48,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -379,6 +380,7 @@ def split_fused_stages(
 
     split: dict[Hashable, Any] = {}
     dropped: set[Hashable] = set()
+    readers: Counter[Hashable] | None = None  # key -> how many tasks read it (counted once, when first needed)
     for key, node in dsk.items():
         chain = _fused_chain(node)
         stages = [_stage(notes, k) for k, _ in chain] if chain else []
@@ -395,7 +397,9 @@ def split_fused_stages(
         last = runs[-1][-1][0]
         if last != key and isinstance(dsk.get(last), Alias):  # Dask renamed the chain and aliased its end
             split[last] = _fuse(runs[-1], last)
-            if key in outputs or any(key in n.dependencies for k, n in dsk.items() if k != last):
+            if readers is None:
+                readers = Counter(d for n in dsk.values() for d in n.dependencies)
+            if key in outputs or readers[key] > (key in dsk[last].dependencies):  # more than the alias at last
                 split[key] = Alias(key, target=last)  # someone reads the fused key
             else:
                 dropped.add(key)

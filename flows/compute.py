@@ -152,8 +152,9 @@ def _cluster_of(target: Any) -> tuple[Cluster, dict[str, Any] | None]:
     from hetflow.taskgraph.dask_convert import measured_bandwidth
 
     slots = slot_map(target)
-    bandwidth = measured_bandwidth(target) or Cluster.local(0, 1).bandwidth
-    return Cluster([s.worker for s in slots.values()], bandwidth=bandwidth), slots
+    workers = [s.worker for s in slots.values()]
+    bandwidth = measured_bandwidth(target)
+    return (Cluster(workers) if bandwidth is None else Cluster(workers, bandwidth=bandwidth)), slots
 
 
 def _check_devices(work: DaskWork, cluster: Cluster) -> None:

@@ -145,7 +145,7 @@ def compute_target(
                 print(f"hetflow: warning: {str(w.message).removeprefix('hetflow: ')}", file=sys.stderr)
             else:
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    except (InvalidInput, KeyboardInterrupt, CommandFailed):
+    except (InvalidInput, CommandFailed):
         raise
     except OSError as e:
         raise CommandFailed(f"hetflow: error: cannot reach the Dask scheduler: {e}", code=3) from None

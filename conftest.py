@@ -79,10 +79,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 OUTSIDE: list[str] = []  # paths beside the repository that this process opened or listed, in order
 _PARENT = os.path.dirname(str(ROOT))
 _WATCHED = _PARENT not in (os.path.dirname(_PARENT), os.path.expanduser("~"))
+# folders a test may read even beside the repository (a venv or the temp folder next to it) -- but not one
+# that holds the repository's parent (a clone in /tmp/x/hetflow: /tmp would exempt everything beside it)
 _ALLOWED = tuple(
-    os.path.realpath(p) + os.sep
-    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, tempfile.gettempdir(), *site.getsitepackages(),
-              site.getusersitepackages()}
+    prefix
+    for prefix in {os.path.realpath(p) + os.sep for p in {sys.prefix, sys.base_prefix, sys.exec_prefix,
+                   tempfile.gettempdir(), *site.getsitepackages(), site.getusersitepackages()}}
+    if not (os.path.realpath(_PARENT) + os.sep).startswith(prefix)
 )
 _EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
 

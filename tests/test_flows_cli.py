@@ -74,3 +74,24 @@ def test_run_starts_an_embedded_cluster(prefect_harness, files, capsys):
     assert code == 0, text
     summary = _summary(text)
     assert summary["workers"] == "2" and summary["on_planned_worker"] == "7/7" and summary["replans"] == "0"
+
+
+@pytest.mark.parametrize("lost", [False, True])
+@pytest.mark.parametrize("out_dir", [None, "run-out"])
+def test_a_failed_run_ends_in_one_line_with_its_exit_code(capsys, lost, out_dir):
+    from types import SimpleNamespace
+
+    from hetflow.flows.cli import failed_run
+    from hetflow.flows.options import RunOptions
+    from hetflow.flows.runtime.execution import TaskFailed
+    from hetflow.flows.runtime.liveness import SchedulerLost
+
+    error = SchedulerLost("lost the Dask scheduler at tcp://127.0.0.1:1") if lost else TaskFailed("task 'a' raised")
+    error.execution = SimpleNamespace(results={"sink": 1})  # one sink finished before the end
+    code = failed_run(error, RunOptions(out_dir=out_dir), "demo run")
+    line = capsys.readouterr().err
+    assert code == (3 if lost else 1)
+    assert line.count("\n") == 1 and line.startswith("hetflow: ")
+    assert ("demo run failed: " in line) is not lost and str(error) in line
+    assert line.rstrip().endswith(f"finished sinks written to {out_dir} (results.json: incomplete)" if out_dir
+                                  else "give --out-dir to keep the finished sinks")

@@ -43,6 +43,7 @@ __all__ = [
     "add_trust_arguments",
     "prefect_server",
     "kept_note",
+    "failed_run",
     "CommandFailed",
     "Terminated",
     "DEFAULTS",
@@ -139,6 +140,19 @@ def kept_note(error: BaseException, options: RunOptions) -> str:
     if options.out_dir:
         return f"; finished sinks written to {options.out_dir} (results.json: incomplete)"
     return "; give --out-dir to keep the finished sinks"
+
+
+def failed_run(error: BaseException, options: RunOptions, what: str = "run") -> int:
+    """Say in one line on stderr why a run ended early; return the exit code for it.
+
+    A lost Dask scheduler (:class:`~hetflow.flows.runtime.liveness.SchedulerLost`) exits 3, anything else
+    (a task failed, a time limit passed) 1. The line ends with :func:`kept_note`.
+    """
+    from hetflow.flows.runtime.liveness import SchedulerLost
+
+    lost = isinstance(error, SchedulerLost)
+    print(f"hetflow: {'' if lost else what + ' failed: '}{error}{kept_note(error, options)}", file=sys.stderr)
+    return 3 if lost else 1
 
 
 class Terminated(KeyboardInterrupt):

@@ -13,10 +13,9 @@ the result table. Exit 0 on success, 2 on bad input, 1 when the run fails.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from hetflow.flows.cli import DEFAULTS, add_verbose_flag, kept_note, prefect_server, run_options, solver_help
+from hetflow.flows.cli import DEFAULTS, add_verbose_flag, failed_run, prefect_server, run_options, solver_help
 from hetflow.flows.extras import require_extra
 from hetflow.flows.llm import DEFAULT_DOCS, DEMO_OUT_DIR, demo_options
 from hetflow.taskgraph.errors import InvalidInput
@@ -87,11 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with prefect_server(tracebacks=bool(args.verbose)):
             demo = run_demo(**call)
-    except TaskFailed as e:
-        print(f"hetflow: demo run failed: {e}{kept_note(e, call['options'])}", file=sys.stderr)
-        return 1
-    except SchedulerLost as e:
-        print(f"hetflow: {e}", file=sys.stderr)
-        return 3
+    except (TaskFailed, SchedulerLost) as e:
+        return failed_run(e, call["options"], "demo run")
     print(format_summary(demo))
     return 0

@@ -33,7 +33,7 @@ from hetflow.flows.cli import (
     DEFAULTS,
     add_trust_arguments,
     add_verbose_flag,
-    kept_note,
+    failed_run,
     prefect_server,
     run_options,
     solver_help,
@@ -153,12 +153,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             with prefect_server(tracebacks=bool(args.verbose)):
                 record = run_plan(**call)
-        except TaskFailed as e:
-            print(f"hetflow: run failed: {e}{kept_note(e, options)}", file=sys.stderr)
-            return 1
-        except SchedulerLost as e:
-            print(f"hetflow: {e}{kept_note(e, options)}", file=sys.stderr)
-            return 3
+        except (TaskFailed, SchedulerLost) as e:
+            return failed_run(e, options)
         _print_summary(record, options, live=not embedded or args.keep_open)
         if session is not None and args.keep_open:
             _wait_for_interrupt(session.dashboard_link if options.dashboard else None)

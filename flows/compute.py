@@ -9,7 +9,9 @@ the planned order as priorities. Results, return convention and keys are ``dask.
 
 Costs come from the cost store (:mod:`hetflow.taskgraph.coststore`): each run measures every task (Dask's
 task stream) and feeds the store, so the second run of a pipeline is planned from the first one's
-measurements. Kinds never measured get a fallback and a warning naming them. Per-class costs can also be
+measurements. Kinds never measured get a fallback and a warning naming them. A job the store knows to
+be CPU-bound is planned on no more worker threads per machine than it has cores
+(:mod:`hetflow.flows.runtime.hosts`). Per-class costs can also be
 given with :func:`hetflow.annotate` (``cost=``), and ``dask.annotate(resources={"GPU": 1})`` keeps tasks on
 GPU-class workers, as with Dask.
 
@@ -36,7 +38,7 @@ import atexit
 import threading
 import warnings
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hetflow.flows.extras import require_extra
@@ -65,7 +67,7 @@ class UnmeasuredCostWarning(UserWarning):
 
 @dataclass
 class ComputeReport:
-    """What the last :func:`compute` of this process did (``hetflow.compute.last_report``)."""
+    """What the last :func:`compute` of this process did (:func:`last_report`)."""
 
     graph: TaskGraph
     schedule: Schedule
@@ -73,6 +75,7 @@ class ComputeReport:
     wall_seconds: float
     unknown_kinds: list[str]
     replans: int
+    planned_workers: list[str] = field(default_factory=list)  # the workers the plan could use
 
     @property
     def ratio(self) -> float:
@@ -190,7 +193,29 @@ def _prepared(work: DaskWork, cluster: Cluster, store: CostStore | None) -> tupl
     return graph, unknown
 
 
-PLANNING_SHARE = 0.05  # of the job's estimated length that compute() spends searching for a better plan
+def _planned_cluster(client: Any, cluster: Cluster, slots: dict[str, Any], graph: TaskGraph,
+                     store: CostStore | None) -> Cluster:
+    """The workers to plan on: all of them, or as many per machine as it has cores where the job would keep
+    them busy (:mod:`hetflow.flows.runtime.hosts`)."""
+    from hetflow.flows.runtime.hosts import CPU_BOUND, cpu_share, cpu_slots, hosts_of
+
+    share = cpu_share(graph, store) if store is not None else None
+    if share is None or share * len(cluster) < CPU_BOUND:  # not even one core's worth: no question to ask
+        return cluster
+    planned = cpu_slots(cluster, hosts_of(client, slots), share)
+    return planned if check_runnable_on(graph, planned) else cluster
+
+
+def check_runnable_on(graph: TaskGraph, cluster: Cluster) -> bool:
+    """Whether every task of ``graph`` has a worker of its classes in ``cluster``."""
+    try:
+        check_runnable(graph, cluster)
+    except InvalidInput:
+        return False
+    return True
+
+
+PLANNING_SHARE = 0.01  # of the job's estimated length that compute() spends searching for a better plan
 _DP_SECONDS_AT_EFFORT_1 = 1.5  # dp's local search at effort 1 on this project's 2-core reference machine
 
 
@@ -243,8 +268,11 @@ def plan_dask(
     check_solver_name(solver)
     work = from_collections(*collections, optimize_graph=optimize_graph, traverse=traverse)
     target = cluster_or_client if cluster_or_client is not None else _resolve_client(None)
-    cluster, _ = _cluster_of(target)
-    graph, _ = _prepared(work, cluster, _resolve_store(costs))
+    cluster, slots = _cluster_of(target)
+    store = _resolve_store(costs)
+    graph, _ = _prepared(work, cluster, store)
+    if slots is not None:  # a live cluster: plan where compute() would
+        cluster = _planned_cluster(target, cluster, slots, graph, store)
     options = planning_options(graph, cluster, solver, solver_options)
     return graph, plan_graph(graph, cluster, solver=solver, seed=seed, **options)
 
@@ -335,16 +363,24 @@ def compute(
     client = _resolve_client(client)
     cluster, slots = _cluster_of(client)
     graph, unknown = _prepared(work, cluster, store)
-    options = planning_options(graph, cluster, solver, dict(solver_options or {}))
-    schedule = plan_graph(graph, cluster, solver=solver, seed=seed, **options)
-    execution = _execute(client, graph, cluster, slots, schedule, work, solver, seed, retries, pace)
+    planned = _planned_cluster(client, cluster, slots, graph, store)
+    options = planning_options(graph, planned, solver, dict(solver_options or {}))
+    schedule = plan_graph(graph, planned, solver=solver, seed=seed, **options)
+    if store is not None:
+        from hetflow.flows.runtime.hosts import cpu_samples, thread_seconds
+
+        before = thread_seconds(client)
+    execution = _execute(client, graph, planned, slots, schedule, work, solver, seed, retries, pace)
     if store is not None:
         from hetflow.flows.runtime.learning import device_by_address, learn, measure
 
         where = device_by_address(slots)
-        learn(store, measure(graph, execution.stream, lambda t, r: where.get(r.get("worker")), execution.final_key))
+        samples = measure(graph, execution.stream, lambda t, r: where.get(r.get("worker")), execution.final_key)
+        cpu = cpu_samples(before, thread_seconds(client), {graph.kind(t) for t in graph.tasks})
+        learn(store, samples, cpu=cpu)
     _last["report"] = ComputeReport(
-        graph, schedule, schedule.makespan, execution.wall_seconds, unknown, len(execution.replans)
+        graph, schedule, schedule.makespan, execution.wall_seconds, unknown, len(execution.replans),
+        [w.name for w in planned.workers],
     )
     return work.repack([execution.results[k] for k in work.outputs])
 

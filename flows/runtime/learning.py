@@ -118,11 +118,14 @@ def measure(
     return durations, outputs
 
 
-def learn(store: CostStore, samples: Samples, *, save: bool = True) -> CostStore:
-    """Add one run's samples to ``store`` and save it (when it has a path)."""
+def learn(
+    store: CostStore, samples: Samples, *, save: bool = True, cpu: Mapping[str, list[tuple[float, float]]] | None = None
+) -> CostStore:
+    """Add one run's samples (and its per-kind ``(wall, CPU seconds)``, ``cpu``) to ``store`` and save it
+    (when it has a path)."""
     durations, outputs = samples
     if durations or outputs:
-        store.learn(durations, outputs)
+        store.learn(durations, outputs, cpu=cpu)
         if save and store.path is not None:
             store.save()
     return store

@@ -1,0 +1,190 @@
+"""Worker threads that share too few cores: plan CPU-bound work on as many of them as the cores can run.
+
+The planner's model has every worker run its tasks independently. That holds for tasks that wait — on a
+GPU kernel, a disk, a sleep — but not for CPU-bound ones when a machine runs more worker threads than it
+has cores: hetflow's embedded cluster of one GPU-class and three CPU workers is four single-thread processes,
+and on a 2-core machine four CPU-bound tasks run at half speed each. The plan then spreads work over four
+"parallel" workers that are really two, and pays for it twice: costs learned under that contention make
+spreading look worth it, and every block moved between two of those processes costs CPU time on both ends
+(measured on a 3200² ``dask.array`` matmul: about 8 ms of worker CPU per 5 MB block moved; a plan on four
+processes moved 75 blocks, Dask 60, a plan on two 35).
+
+So when a job would keep a machine's cores busy — :func:`cpu_slots` plans on at most as many worker
+threads per machine as it has usable cores (the best worker of each device class first, so a GPU-only task
+still has its worker, then the fastest). "Busy" comes from Dask's own per-task metric of the time a task's
+thread spent on a CPU, as the cost store learned it per kind
+(:meth:`~hetflow.taskgraph.coststore.CostStore.cpu_share`): a task that waits on a GPU, a disk or a sleep
+shows a share near 0 whatever the load; a CPU-bound one shows about ``cores / runnable threads`` of the
+machine (it waits for a core the rest of the time) — 0.15-0.5 for the matmul blocks of a 3200² ``dask.array``
+on four worker processes sharing two cores, depending on what else ran. Spread over the machine's
+``threads`` workers, a job of work-weighted share ``s`` asks ``s * threads / cores`` of the cores; at
+:data:`CPU_BOUND` or more, the cores, not the workers, are what the plan must share out. Jobs that wait,
+or were never measured, are planned on every worker. (Dask's dynamic scheduler does not need this: it places each task
+next to its data when it becomes ready.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.coststore import CostStore
+from hetflow.taskgraph.dask_convert import DaskSlot
+
+__all__ = ["CPU_BOUND", "Host", "cpu_share", "cpu_slots", "hosts_of", "thread_seconds", "cpu_samples"]
+
+CPU_BOUND = 0.25  # the share of a machine's core time a job would need, spread over all its workers
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine of the cluster: its name and the cores its worker processes may use."""
+
+    name: str
+    cores: int
+
+
+def cpu_share(graph: TaskGraph, store: CostStore) -> float | None:
+    """The work-weighted share of CPU time in the wall time of ``graph``'s tasks, by the store (None: unknown).
+
+    Each task counts with its cheapest cost and its kind's :meth:`CostStore.cpu_share`; tasks of kinds never
+    measured count as waiting (share 0): no evidence, no fewer workers.
+
+    Examples
+    --------
+    >>> g = TaskGraph(name="g")
+    >>> g.add_task("a", {"cpu": 3.0}, kind="matmul"); g.add_task("b", {"cpu": 1.0}, kind="nap")
+    >>> store = CostStore(path=None)
+    >>> store.learn({}, cpu={"matmul": [(1.0, 0.9)], "nap": [(1.0, 0.1)]})
+    >>> round(cpu_share(g, store), 3)
+    0.7
+    >>> cpu_share(g, CostStore(path=None)) is None
+    True
+    """
+    used = total = 0.0
+    measured = False
+    for t in graph.tasks:
+        share = store.cpu_share(graph.kind(t))
+        work = min(graph.cost(t).values())
+        total += work
+        if share is not None:
+            used, measured = used + share * work, True
+    return used / total if measured and total > 0 else None
+
+
+def cpu_slots(cluster: Cluster, hosts: Mapping[str, Host], share: float) -> Cluster:
+    """``cluster`` with at most ``cores`` workers (thread slots) on each host the job would keep busy.
+
+    Parameters
+    ----------
+    cluster : Cluster
+        One planned worker per Dask worker thread.
+    hosts : mapping worker name -> Host
+        Where each worker runs; workers missing from it are kept.
+    share : float
+        The job's CPU share (:func:`cpu_share`): a host of ``cores`` cores and ``threads`` workers keeps
+        ``cores`` of them (each device class keeps one) when ``share * threads / cores >= CPU_BOUND``.
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Worker
+    >>> c = Cluster([Worker("gpu0", "gpu"), Worker("cpu0", "cpu"), Worker("cpu1", "cpu", 2.0),
+    ...              Worker("cpu2", "cpu")])
+    >>> two = Host("box", cores=2)
+    >>> hosts = dict.fromkeys(["gpu0", "cpu0", "cpu1", "cpu2"], two)
+    >>> [w.name for w in cpu_slots(c, hosts, share=0.2).workers]  # 0.2 * 4 / 2 >= 0.25: cores are the limit
+    ['gpu0', 'cpu1']
+    >>> len(cpu_slots(c, hosts, share=0.05))  # tasks that wait: every worker
+    4
+    >>> one = dict.fromkeys(["gpu0", "cpu0", "cpu1", "cpu2"], Host("small", cores=1))  # each class keeps one
+    >>> [w.name for w in cpu_slots(c, one, share=1.0).workers]
+    ['gpu0', 'cpu1']
+    """
+    by_host: dict[str, list[Any]] = {}
+    for w in cluster.workers:
+        if w.name in hosts:
+            by_host.setdefault(hosts[w.name].name, []).append(w)
+    dropped: set[str] = set()
+    for workers in by_host.values():
+        cores = max(1, min(hosts[w.name].cores for w in workers))
+        if len(workers) <= cores or share * len(workers) / cores < CPU_BOUND:
+            continue
+        ranked = sorted(workers, key=lambda w: (-w.speed, w.name))
+        keep = {next(w.name for w in ranked if w.device == d) for d in sorted({w.device for w in workers})}
+        for w in ranked:
+            if len(keep) >= cores:
+                break
+            keep.add(w.name)
+        dropped |= {w.name for w in workers} - keep
+    return cluster.without(dropped) if dropped else cluster
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def hosts_of(client: Any, slots: Mapping[str, DaskSlot]) -> dict[str, Host]:
+    """Planned worker name -> the :class:`Host` of its Dask worker (machine and usable cores)."""
+    info = client.scheduler_info(n_workers=-1).get("workers", {})
+    cores = client.run(_usable_cores)
+    return {
+        name: Host(str(info.get(slot.address, {}).get("host", slot.address)), int(cores[slot.address]))
+        for name, slot in slots.items()
+        if slot.address in cores
+    }
+
+
+def _thread_seconds(dask_worker: Any) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for key, value in dask_worker.digests_total.items():
+        if isinstance(key, tuple) and len(key) >= 4 and key[0] == "execute" and key[-1] == "seconds":
+            activity = key[-2]
+            if activity in ("thread-cpu", "thread-noncpu"):
+                row = out.setdefault(str(key[-3]), [0.0, 0.0])
+                row[activity == "thread-noncpu"] += float(value)
+    return out
+
+
+def thread_seconds(client: Any, addresses: Iterable[str] | None = None) -> dict[str, tuple[float, float]]:
+    """Per Dask key prefix, ``(CPU seconds, other seconds)`` its tasks' threads spent so far, all workers.
+
+    Dask's workers measure both for every task they run (``thread-cpu`` and ``thread-noncpu``); the
+    difference of two calls is what ran in between. An older ``distributed`` without the metric gives {}.
+    """
+    try:
+        per_worker = client.run(_thread_seconds, workers=list(addresses) if addresses is not None else None)
+    except Exception:  # noqa: BLE001 - a worker left, or no such metric: learn nothing
+        return {}
+    total: dict[str, list[float]] = {}
+    for rows in per_worker.values():
+        for prefix, (used, other) in rows.items():
+            row = total.setdefault(prefix, [0.0, 0.0])
+            row[0] += used
+            row[1] += other
+    return {p: (u, o) for p, (u, o) in total.items()}
+
+
+def cpu_samples(
+    before: Mapping[str, tuple[float, float]], after: Mapping[str, tuple[float, float]], kinds: Iterable[Hashable]
+) -> dict[str, list[tuple[float, float]]]:
+    """``{kind: [(wall seconds, CPU seconds)]}`` of what ran between two :func:`thread_seconds` calls.
+
+    Examples
+    --------
+    >>> cpu_samples({"sum": (1.0, 1.0)}, {"sum": (1.5, 1.5), "nap": (0.0, 2.0), "x": (1.0, 0.0)}, ["sum", "nap"])
+    {'sum': [(1.0, 0.5)], 'nap': [(2.0, 0.0)]}
+    """
+    out: dict[str, list[tuple[float, float]]] = {}
+    for kind in dict.fromkeys(str(k) for k in kinds):
+        used0, other0 = before.get(kind, (0.0, 0.0))
+        used1, other1 = after.get(kind, (0.0, 0.0))
+        used, wall = used1 - used0, (used1 - used0) + (other1 - other0)
+        if wall > 0 and used >= 0:
+            out[kind] = [(wall, used)]
+    return out

@@ -29,7 +29,9 @@ Device-dependent work is emulated: a task sleeps its cost for the class of the w
 ``GPU`` resource of that worker) and returns a real array of its output size, so transfers and memory
 are real. Each variant runs once to warm up (hetflow learns its costs there, into a private cost store),
 then ``--repeats`` times; the table shows the median makespan, hetflow/Dask, the peak of bytes held on
-the cluster (the scheduler's ``WorkerState.nbytes``, sampled every 10 ms) and whether the results equal.
+the cluster (the scheduler's ``WorkerState.nbytes``, sampled every 10 ms), whether the results equal, and
+``planned_on``: the workers the last hetflow run was planned on (fewer than the cluster's when the job keeps
+the machine's cores busy, :mod:`hetflow.flows.runtime.hosts`).
 
 Run: ``python benchmarks/bench_dask.py [--repeats 3] [--clusters 1x3,1x7] [--shapes a,b,c,d,e]``.
 """
@@ -291,6 +293,7 @@ def run_shape(client: Any, key: str, repeats: int, scale: float, store: Any) -> 
         graph, _ = hetflow.plan_dask(build(scale, _on_gpu_annotation(False)), cluster_or_client=client, costs=store)
     row["bound/dask"] = round(hetflow.lower_bound(graph, hetflow.Cluster.from_dask(client)) / d, 3)
     row["results_equal"] = all(_equal(results["dask"], v) for v in results.values())
+    row["planned_on"] = len(hetflow.flows.compute.last_report().planned_workers)  # of the last hetflow run
     row["runs"] = f"{repeats}+1"
     if key == "e":
         row["overhead_ms_per_task"] = round((statistics.median(times["hetflow"]) - d) / 5_000 * 1e3, 3)

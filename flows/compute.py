@@ -202,11 +202,11 @@ def _planned_cluster(client: Any, cluster: Cluster, slots: dict[str, Any], graph
     share = cpu_share(graph, store) if store is not None else None
     if share is None or share * len(cluster) < CPU_BOUND:  # not even one core's worth: no question to ask
         return cluster
-    planned = cpu_slots(cluster, hosts_of(client, slots), share)
-    return planned if check_runnable_on(graph, planned) else cluster
+    planned = cpu_slots(cluster, hosts_of(client, slots), share, {n: s.address for n, s in slots.items()})
+    return planned if _runnable_on(graph, planned) else cluster
 
 
-def check_runnable_on(graph: TaskGraph, cluster: Cluster) -> bool:
+def _runnable_on(graph: TaskGraph, cluster: Cluster) -> bool:
     """Whether every task of ``graph`` has a worker of its classes in ``cluster``."""
     try:
         check_runnable(graph, cluster)
@@ -249,7 +249,10 @@ def plan_dask(
     *collections
         What ``dask.compute`` would take.
     cluster_or_client : Cluster or distributed.Client, optional
-        The workers to plan onto (default: the current client, else the embedded cluster).
+        The workers to plan onto (default: the current client, else the embedded cluster). With a client the
+        plan is the one :func:`compute` would make, so the workers are asked for their cores (a CPU-bound job
+        is planned on one worker per core, :mod:`hetflow.flows.runtime.hosts`); a Cluster is planned on as it
+        is.
     solver, seed, **solver_options
         See :func:`hetflow.plan` (and :func:`planning_options` for dp's default effort).
     costs : "learned", "given", CostStore or path
@@ -370,7 +373,9 @@ def compute(
         from hetflow.flows.runtime.hosts import cpu_samples, thread_seconds
 
         before = thread_seconds(client)
-    execution = _execute(client, graph, planned, slots, schedule, work, solver, seed, retries, pace)
+    used = {w.name for w in planned.workers}  # a worker left out of the plan may die or restart unnoticed
+    execution = _execute(client, graph, planned, {n: s for n, s in slots.items() if n in used}, schedule, work,
+                         solver, seed, retries, pace)
     if store is not None:
         from hetflow.flows.runtime.learning import device_by_address, learn, measure
 

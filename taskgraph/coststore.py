@@ -262,7 +262,7 @@ class CostStore:
         line = self._cpu.get(kind)
         if line is None or line.sx <= 0:
             return None
-        return min(1.0, line.sy / line.sx)
+        return min(1.0, max(0.0, line.sy / line.sx))
 
     def mean_duration(self, device: str) -> float | None:
         """Mean measured duration over the kinds known on ``device`` (the fallback for unknown kinds)."""

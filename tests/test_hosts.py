@@ -7,20 +7,22 @@ from __future__ import annotations
 import contextlib
 import doctest
 import os
+import signal
+import threading
 import time
 
 import dask
 import pytest
 from hetflow.flows.compute import compute, last_report
 from hetflow.flows.runtime import hosts
-from hetflow.flows.runtime.hosts import CPU_BOUND, Host, cpu_samples, cpu_share, cpu_slots
+from hetflow.flows.runtime.hosts import CPU_BOUND, Host, cpu_samples, cpu_share, cpu_slots, hosts_of
 from hetflow.taskgraph import Cluster, TaskGraph, Worker
 from hetflow.taskgraph.coststore import CostStore, CostStoreError
 
 
 def test_the_module_examples_run():
     result = doctest.testmod(hosts)
-    assert result.attempted >= 10 and result.failed == 0
+    assert result.attempted >= 20 and result.failed == 0
 
 
 def _cluster() -> Cluster:
@@ -62,11 +64,13 @@ def test_cpu_share_is_work_weighted_over_measured_kinds():
     assert cpu_share(g, store) == pytest.approx(1.0 / 9.0)  # the unmeasured kind counts as waiting
 
 
-def test_cpu_samples_are_the_difference_of_two_snapshots():
-    before = {"crunch": (1.0, 0.5), "other": (3.0, 0.0)}
-    after = {"crunch": (2.5, 1.0), "other": (3.0, 0.0), "wait": (0.0, 4.0)}
+def test_cpu_samples_are_the_difference_of_two_snapshots_per_worker():
+    before = {"w1": {"crunch": (1.0, 0.5), "other": (3.0, 0.0)}, "w2": {"crunch": (0.0, 0.0)},
+              "restarted": {"crunch": (9.0, 9.0)}, "left": {"crunch": (1.0, 1.0)}}
+    after = {"w1": {"crunch": (2.5, 1.0), "other": (3.0, 0.0), "wait": (0.0, 4.0)}, "w2": {"crunch": (1.0, 0.0)},
+             "restarted": {"crunch": (0.5, 0.0)}, "joined": {"crunch": (7.0, 7.0)}}
     assert cpu_samples(before, after, ["crunch", "wait", "other", "absent"]) == {
-        "crunch": [(2.0, 1.5)], "wait": [(4.0, 0.0)]}
+        "crunch": [(3.0, 2.5)], "wait": [(4.0, 0.0)]}
 
 
 def test_the_cost_store_keeps_cpu_shares_and_reads_stores_without_them(tmp_path):
@@ -140,3 +144,18 @@ def test_a_cpu_bound_job_is_planned_on_one_worker_per_core_after_its_first_run(t
         assert {p.worker for p in last_report().schedule.placements} <= {"gpu0", "cpu0"}
         assert compute(waiting(), client=client, costs=store) == (sum(range(8)),)
         assert last_report().planned_workers == ["gpu0", "cpu0", "cpu1"]  # waiting tasks: every worker
+
+        # a worker left out of the plan dies meanwhile: nothing to re-plan, nothing lost
+        longer = dask.delayed(sum)([dask.delayed(_crunch)(i) for i in range(100)])
+        out: list = []
+        run = threading.Thread(target=lambda: out.append(compute(longer, client=client, costs=store)))
+        run.start()
+        time.sleep(0.3)
+        cpu1 = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items() if w["name"] == "cpu1")
+        os.kill(client.run(os.getpid, workers=[cpu1])[cpu1], signal.SIGKILL)
+        assert run.is_alive(), "the run ended before the worker died: make it longer"
+        run.join(timeout=180)
+        assert out == [dask.compute(longer)]
+        assert last_report().planned_workers == ["gpu0", "cpu0"] and last_report().replans == 0
+        slots = {"gpu0": None}
+    assert hosts_of(client, slots) == {}  # the cluster is gone: no answer, no restriction (and no traceback)

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from hetflow.taskgraph import Cluster, TaskGraph
+from hetflow.taskgraph.cluster import natural_key
 from hetflow.taskgraph.coststore import CostStore
 from hetflow.taskgraph.dask_convert import DaskSlot
 
-__all__ = ["CPU_BOUND", "Host", "cpu_share", "cpu_slots", "hosts_of", "thread_seconds", "cpu_samples"]
+__all__ = ["CPU_BOUND", "Host", "cpu_samples", "cpu_share", "cpu_slots", "hosts_of", "machine_cores", "thread_seconds"]
 
 CPU_BOUND = 0.25  # the share of a machine's core time a job would need, spread over all its workers
 
@@ -75,7 +76,9 @@ def cpu_share(graph: TaskGraph, store: CostStore) -> float | None:
     return used / total if measured and total > 0 else None
 
 
-def cpu_slots(cluster: Cluster, hosts: Mapping[str, Host], share: float) -> Cluster:
+def cpu_slots(
+    cluster: Cluster, hosts: Mapping[str, Host], share: float, process: Mapping[str, str] | None = None
+) -> Cluster:
     """``cluster`` with at most ``cores`` workers (thread slots) on each host the job would keep busy.
 
     Parameters
@@ -87,6 +90,9 @@ def cpu_slots(cluster: Cluster, hosts: Mapping[str, Host], share: float) -> Clus
     share : float
         The job's CPU share (:func:`cpu_share`): a host of ``cores`` cores and ``threads`` workers keeps
         ``cores`` of them (each device class keeps one) when ``share * threads / cores >= CPU_BOUND``.
+    process : mapping worker name -> Dask worker address, optional
+        Which thread slots share a process: the first thread of every process is kept before any second
+        one (two threads of one process share its GIL).
 
     Examples
     --------
@@ -102,7 +108,16 @@ def cpu_slots(cluster: Cluster, hosts: Mapping[str, Host], share: float) -> Clus
     >>> one = dict.fromkeys(["gpu0", "cpu0", "cpu1", "cpu2"], Host("small", cores=1))  # each class keeps one
     >>> [w.name for w in cpu_slots(c, one, share=1.0).workers]
     ['gpu0', 'cpu1']
+    >>> three = dict.fromkeys(["gpu0", "cpu0", "cpu1", "cpu2"], Host("box", cores=3))  # cpu0, cpu1: one process
+    >>> [w.name for w in cpu_slots(c, three, 1.0, process={"gpu0": "a", "cpu0": "b", "cpu1": "b", "cpu2": "c"}).workers]
+    ['gpu0', 'cpu0', 'cpu2']
     """
+    process = process or {}
+    nth: dict[str, int] = {}  # worker -> its place among the thread slots of its process
+    seen: dict[str, int] = {}
+    for w in sorted(cluster.workers, key=lambda w: natural_key(w.name)):
+        where = process.get(w.name, w.name)
+        nth[w.name], seen[where] = seen.get(where, 0), seen.get(where, 0) + 1
     by_host: dict[str, list[Any]] = {}
     for w in cluster.workers:
         if w.name in hosts:
@@ -112,7 +127,7 @@ def cpu_slots(cluster: Cluster, hosts: Mapping[str, Host], share: float) -> Clus
         cores = max(1, min(hosts[w.name].cores for w in workers))
         if len(workers) <= cores or share * len(workers) / cores < CPU_BOUND:
             continue
-        ranked = sorted(workers, key=lambda w: (-w.speed, w.name))
+        ranked = sorted(workers, key=lambda w: (nth[w.name], -w.speed, natural_key(w.name)))
         keep = {next(w.name for w in ranked if w.device == d) for d in sorted({w.device for w in workers})}
         for w in ranked:
             if len(keep) >= cores:
@@ -122,22 +137,56 @@ def cpu_slots(cluster: Cluster, hosts: Mapping[str, Host], share: float) -> Clus
     return cluster.without(dropped) if dropped else cluster
 
 
-def _usable_cores() -> int:
+def _cpus() -> tuple[list[int] | None, int]:
+    """This process's CPU affinity (None where unknown) and dask's count of its usable cores (cgroup quota
+    included)."""
+    from dask.system import cpu_count
+
     try:
-        return len(os.sched_getaffinity(0))
+        ids: list[int] | None = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        ids = None
+    return ids, cpu_count()
+
+
+def machine_cores(reports: Iterable[tuple[list[int] | None, int]]) -> int:
+    """The cores the workers of one machine can use together, from each worker's :func:`_cpus`.
+
+    Workers pinned to different cores (e.g. one per NUMA node) add up; a CPU quota caps them.
+
+    Examples
+    --------
+    >>> machine_cores([([0, 1], 2), ([0, 1], 2), ([0, 1], 2)])  # three workers on the same two cores
+    2
+    >>> machine_cores([([0, 1, 2, 3], 4), ([4, 5, 6, 7], 4)])  # pinned to one NUMA node each
+    8
+    >>> machine_cores([(list(range(16)), 2)])  # 16 CPUs visible, a quota of 2
+    2
+    >>> machine_cores([(None, 4), (None, 4)])
+    4
+    """
+    reports = list(reports)
+    if not reports:
+        return 1
+    if any(ids is None for ids, _ in reports):
+        return max(1, max(count for _, count in reports))
+    distinct = {frozenset(ids): count for ids, count in reports}
+    union = frozenset().union(*distinct)
+    return max(1, min(len(union), sum(distinct.values())))
 
 
 def hosts_of(client: Any, slots: Mapping[str, DaskSlot]) -> dict[str, Host]:
-    """Planned worker name -> the :class:`Host` of its Dask worker (machine and usable cores)."""
-    info = client.scheduler_info(n_workers=-1).get("workers", {})
-    cores = client.run(_usable_cores)
-    return {
-        name: Host(str(info.get(slot.address, {}).get("host", slot.address)), int(cores[slot.address]))
-        for name, slot in slots.items()
-        if slot.address in cores
-    }
+    """Planned worker name -> the :class:`Host` of its Dask worker (machine and usable cores); {} when the
+    workers cannot be asked (one left meanwhile, a comm error): then nothing is restricted."""
+    try:
+        info = client.scheduler_info(n_workers=-1).get("workers", {})
+        replies = client.run(_cpus, on_error="return")
+    except Exception:  # noqa: BLE001 - no answer: plan on every worker
+        return {}
+    cpus = {a: r for a, r in replies.items() if isinstance(r, tuple) and len(r) == 2 and isinstance(r[1], int)}
+    machine = {a: str(info.get(a, {}).get("host", a)) for a in cpus}
+    cores = {m: machine_cores(cpus[a] for a in cpus if machine[a] == m) for m in set(machine.values())}
+    return {name: Host(machine[s.address], cores[machine[s.address]]) for name, s in slots.items() if s.address in cpus}
 
 
 def _thread_seconds(dask_worker: Any) -> dict[str, list[float]]:
@@ -151,40 +200,48 @@ def _thread_seconds(dask_worker: Any) -> dict[str, list[float]]:
     return out
 
 
-def thread_seconds(client: Any, addresses: Iterable[str] | None = None) -> dict[str, tuple[float, float]]:
-    """Per Dask key prefix, ``(CPU seconds, other seconds)`` its tasks' threads spent so far, all workers.
+Snapshot = dict[str, dict[str, tuple[float, float]]]  # worker address -> key prefix -> (CPU s, other s)
+
+
+def thread_seconds(client: Any) -> Snapshot:
+    """Per worker and Dask key prefix, ``(CPU seconds, other seconds)`` its tasks' threads spent so far.
 
     Dask's workers measure both for every task they run (``thread-cpu`` and ``thread-noncpu``); the
-    difference of two calls is what ran in between. An older ``distributed`` without the metric gives {}.
+    difference of two calls is what ran in between (:func:`cpu_samples`). Workers that do not answer, or an
+    older ``distributed`` without the metric, give nothing.
     """
     try:
-        per_worker = client.run(_thread_seconds, workers=list(addresses) if addresses is not None else None)
-    except Exception:  # noqa: BLE001 - a worker left, or no such metric: learn nothing
+        replies = client.run(_thread_seconds, on_error="return")
+    except Exception:  # noqa: BLE001 - no answer: learn nothing
         return {}
-    total: dict[str, list[float]] = {}
-    for rows in per_worker.values():
-        for prefix, (used, other) in rows.items():
-            row = total.setdefault(prefix, [0.0, 0.0])
-            row[0] += used
-            row[1] += other
-    return {p: (u, o) for p, (u, o) in total.items()}
+    return {
+        address: {str(p): (float(u), float(o)) for p, (u, o) in rows.items()}
+        for address, rows in replies.items()
+        if isinstance(rows, dict)
+    }
 
 
-def cpu_samples(
-    before: Mapping[str, tuple[float, float]], after: Mapping[str, tuple[float, float]], kinds: Iterable[Hashable]
-) -> dict[str, list[tuple[float, float]]]:
+def cpu_samples(before: Snapshot, after: Snapshot, kinds: Iterable[Hashable]) -> dict[str, list[tuple[float, float]]]:
     """``{kind: [(wall seconds, CPU seconds)]}`` of what ran between two :func:`thread_seconds` calls.
+
+    Only workers in both snapshots count, and only where their counters grew (a restarted worker starts
+    again from 0).
 
     Examples
     --------
-    >>> cpu_samples({"sum": (1.0, 1.0)}, {"sum": (1.5, 1.5), "nap": (0.0, 2.0), "x": (1.0, 0.0)}, ["sum", "nap"])
+    >>> before = {"w1": {"sum": (1.0, 1.0)}, "gone": {"sum": (5.0, 0.0)}}
+    >>> after = {"w1": {"sum": (1.5, 1.5), "nap": (0.0, 2.0), "x": (1.0, 0.0)}, "new": {"sum": (9.0, 9.0)}}
+    >>> cpu_samples(before, after, ["sum", "nap"])
     {'sum': [(1.0, 0.5)], 'nap': [(2.0, 0.0)]}
     """
-    out: dict[str, list[tuple[float, float]]] = {}
-    for kind in dict.fromkeys(str(k) for k in kinds):
-        used0, other0 = before.get(kind, (0.0, 0.0))
-        used1, other1 = after.get(kind, (0.0, 0.0))
-        used, wall = used1 - used0, (used1 - used0) + (other1 - other0)
-        if wall > 0 and used >= 0:
-            out[kind] = [(wall, used)]
-    return out
+    wanted = list(dict.fromkeys(str(k) for k in kinds))
+    totals: dict[str, list[float]] = {}
+    for address in before.keys() & after.keys():
+        for kind in wanted:
+            used0, other0 = before[address].get(kind, (0.0, 0.0))
+            used1, other1 = after[address].get(kind, (0.0, 0.0))
+            used, other = used1 - used0, other1 - other0
+            if used >= 0 and other >= 0 and used + other > 0:
+                row = totals.setdefault(kind, [0.0, 0.0])
+                row[0], row[1] = row[0] + used + other, row[1] + used
+    return {kind: [(wall, used)] for kind, (wall, used) in totals.items()}

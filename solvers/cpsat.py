@@ -56,11 +56,16 @@ def _ceil(x: float, scale: float) -> int:
 
 def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, deterministic_time: float = 10.0,
                    resolution: float = 1e4, seed: int = 0, time_limit: float | None = None,
-                   deadline: Deadline | None = None) -> tuple[ListResult, dict]:
+                   deadline: Deadline | None = None, allowed: np.ndarray | None = None,
+                   parameters: dict | None = None) -> tuple[ListResult, dict]:
     """Solve the CP model; return the plan and ``{"status", "optimal", "objective"}``.
 
     ``time_limit`` (wall seconds) caps the search on top of ``deterministic_time``; the result may then
     depend on the machine's speed. ``deadline`` receives a progress report per improving solution.
+    ``allowed`` (tasks x workers, boolean) restricts the workers a task may take (default: every worker
+    that can run it); the hint's workers must be allowed. A sub-problem with most tasks confined to the
+    hint's worker is what :mod:`hetflow.solvers.lns` solves. ``parameters``: further CP-SAT parameters
+    (``SatParameters`` fields, e.g. ``{"linearization_level": 0}``).
 
     Examples
     --------
@@ -81,6 +86,7 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
         return start_plan, {"status": "trivial", "optimal": True, "objective": start_plan.makespan}
     scale = resolution / start_plan.makespan
     n, W = problem.n, problem.n_workers
+    able = problem.runnable if allowed is None else problem.runnable & allowed
     hinted = _integer_replay(problem, start_plan, scale)
     horizon = int(hinted[1].max()) + 1
     model = cp_model.CpModel()
@@ -89,7 +95,7 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
     on: dict[tuple[int, int], cp_model.IntVar] = {}
     intervals: list[list] = [[] for _ in range(W)]
     for i in range(n):
-        for w in map(int, np.flatnonzero(problem.runnable[i])):
+        for w in map(int, np.flatnonzero(able[i])):
             on[i, w] = model.NewBoolVar(f"x{i}_{w}")
             length = _ceil(problem.exec[i, w], scale)
             intervals[w].append(model.NewOptionalIntervalVar(start[i], length, end[i], on[i, w], f"iv{i}_{w}"))
@@ -121,6 +127,8 @@ def cpsat_schedule(problem: Problem, *, hint: ListResult | None = None, determin
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
     solver.parameters.max_deterministic_time = float(deterministic_time)
+    for name, value in (parameters or {}).items():
+        setattr(solver.parameters, name, value)
     if time_limit is not None:
         solver.parameters.max_time_in_seconds = max(float(time_limit), 0.01)
     callback = None

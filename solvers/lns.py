@@ -23,8 +23,8 @@ for them, while the worker-pair neighbourhood cut 2-5% off the worst ones.
 
 Determinism: CP-SAT runs on one thread with a fixed seed for ``deterministic_time`` units of its
 deterministic clock per pair, so the result depends only on the inputs and the seed (and the OR-tools
-version); a ``deadline`` with a limit also caps each solve in wall seconds, and then it may not. Needs OR-tools (the
-``bench`` extra); without it the plan is returned unchanged.
+version); a ``deadline`` with a limit also caps each solve in wall seconds, and then it may not. OR-tools is a
+dependency of hetflow; where it cannot be imported the plan is returned unchanged.
 
 Complexity: ``O(E W^2)`` to build each model (most literals fixed), then CP-SAT's bounded search.
 """
@@ -51,7 +51,7 @@ def available() -> bool:
     """Whether OR-tools (CP-SAT) can be imported."""
     try:
         import ortools.sat.python.cp_model  # noqa: F401
-    except ImportError:  # pragma: no cover - ortools is in the bench extra
+    except ImportError:  # pragma: no cover - a dependency; missing only from a broken install
         return False
     return True
 

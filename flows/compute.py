@@ -194,16 +194,20 @@ def _prepared(work: DaskWork, cluster: Cluster, store: CostStore | None) -> tupl
 
 
 def _planned_cluster(client: Any, cluster: Cluster, slots: dict[str, Any], graph: TaskGraph,
-                     store: CostStore | None) -> Cluster:
-    """The workers to plan on: all of them, or as many per machine as it has cores where the job would keep
-    them busy (:mod:`hetflow.flows.runtime.hosts`)."""
-    from hetflow.flows.runtime.hosts import CPU_BOUND, cpu_share, cpu_slots, hosts_of
+                     store: CostStore | None) -> tuple[Cluster, TaskGraph]:
+    """The workers to plan on and the graph to plan: all workers, or as many per machine as it has cores where
+    the job would keep them busy, with CPU-bound tasks costed at their CPU time
+    (:mod:`hetflow.flows.runtime.hosts`)."""
+    from hetflow.flows.runtime.hosts import CPU_BOUND, cpu_costs, cpu_share, cpu_slots, hosts_of, oversubscription
 
     share = cpu_share(graph, store) if store is not None else None
     if share is None or share * len(cluster) < CPU_BOUND:  # not even one core's worth: no question to ask
-        return cluster
-    planned = cpu_slots(cluster, hosts_of(client, slots), share, {n: s.address for n, s in slots.items()})
-    return planned if _runnable_on(graph, planned) else cluster
+        return cluster, graph
+    hosts = hosts_of(client, slots)
+    planned = cpu_slots(cluster, hosts, share, {n: s.address for n, s in slots.items()})
+    if len(planned) == len(cluster) or not _runnable_on(graph, planned):
+        return cluster, graph
+    return planned, cpu_costs(graph, store, oversubscription(cluster, hosts))
 
 
 def _runnable_on(graph: TaskGraph, cluster: Cluster) -> bool:
@@ -275,7 +279,7 @@ def plan_dask(
     store = _resolve_store(costs)
     graph, _ = _prepared(work, cluster, store)
     if slots is not None:  # a live cluster: plan where compute() would
-        cluster = _planned_cluster(target, cluster, slots, graph, store)
+        cluster, graph = _planned_cluster(target, cluster, slots, graph, store)
     options = planning_options(graph, cluster, solver, solver_options)
     return graph, plan_graph(graph, cluster, solver=solver, seed=seed, **options)
 
@@ -366,7 +370,7 @@ def compute(
     client = _resolve_client(client)
     cluster, slots = _cluster_of(client)
     graph, unknown = _prepared(work, cluster, store)
-    planned = _planned_cluster(client, cluster, slots, graph, store)
+    planned, graph = _planned_cluster(client, cluster, slots, graph, store)
     options = planning_options(graph, planned, solver, dict(solver_options or {}))
     schedule = plan_graph(graph, planned, solver=solver, seed=seed, **options)
     if store is not None:
@@ -381,7 +385,8 @@ def compute(
 
         where = device_by_address(slots)
         samples = measure(graph, execution.stream, lambda t, r: where.get(r.get("worker")), execution.final_key)
-        cpu = cpu_samples(before, thread_seconds(client), {graph.kind(t) for t in graph.tasks})
+        device_of = {address: device for address, (device, _) in where.items()}
+        cpu = cpu_samples(before, thread_seconds(client), {graph.kind(t) for t in graph.tasks}, device_of)
         learn(store, samples, cpu=cpu)
     _last["report"] = ComputeReport(
         graph, schedule, schedule.makespan, execution.wall_seconds, unknown, len(execution.replans),

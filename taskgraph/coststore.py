@@ -13,7 +13,7 @@ against the graph's own cost on that class (``a`` the per-task overhead the mode
 Such tasks are predicted from that line; tasks whose costs are placeholders (Dask graphs) from input bytes.
 
 Per kind the store also keeps how much of a task's wall time was CPU time of its thread (Dask's own
-``thread-cpu`` metric against the task's wall time): :meth:`CostStore.cpu_share`, near 1 for number
+``thread-cpu`` metric against the task's wall time), per device class: :meth:`CostStore.cpu_share`, near 1 for number
 crunching, near 0 for a task that waits on a GPU, a disk or a sleep. Planning on workers that share too few
 cores uses it (:mod:`hetflow.flows.runtime.hosts`).
 
@@ -213,7 +213,7 @@ class CostStore:
         self._durations: dict[tuple[str, str], _Line] = {}
         self._models: dict[tuple[str, str], _Line] = {}  # seconds against the graph's own cost
         self._outputs: dict[str, _Line] = {}
-        self._cpu: dict[str, _Line] = {}  # thread CPU seconds against wall seconds
+        self._cpu: dict[tuple[str, str], _Line] = {}  # (kind, class): thread CPU seconds against wall seconds
         self._seen: dict[str, int] = {}  # kind -> the run it was last measured in
 
     # -- queries ------------------------------------------------------------------------------
@@ -249,20 +249,25 @@ class CostStore:
         line = self._outputs.get(kind)
         return None if line is None else line.predict(float(input_bytes))
 
-    def cpu_share(self, kind: str) -> float | None:
-        """The share of ``kind``'s wall time its thread spent on a CPU (0..1), or None if never measured.
+    def cpu_share(self, kind: str, device: str | None = None) -> float | None:
+        """The share of ``kind``'s wall time its thread spent on a CPU (0..1) on workers of class ``device``
+        (default: all classes together), or None if never measured there.
 
         Examples
         --------
         >>> store = CostStore(path=None)
-        >>> store.learn({}, cpu={"matmul": [(2.0, 1.9), (1.0, 0.9)], "embed": [(3.0, 0.1)]})
-        >>> round(store.cpu_share("matmul"), 3), round(store.cpu_share("embed"), 3), store.cpu_share("load")
-        (0.933, 0.033, None)
+        >>> store.learn({}, cpu={("matmul", "cpu"): [(2.0, 1.0)], ("matmul", "gpu"): [(1.0, 0.9)],
+        ...                      ("embed", "gpu"): [(3.0, 0.1)]})
+        >>> round(store.cpu_share("matmul", "cpu"), 3), round(store.cpu_share("matmul"), 3)
+        (0.5, 0.633)
+        >>> round(store.cpu_share("embed"), 3), store.cpu_share("embed", "cpu"), store.cpu_share("load")
+        (0.033, None, None)
         """
-        line = self._cpu.get(kind)
-        if line is None or line.sx <= 0:
+        lines = [line for (k, d), line in self._cpu.items() if k == kind and device in (None, d)]
+        wall = sum(line.sx for line in lines)
+        if wall <= 0:
             return None
-        return min(1.0, max(0.0, line.sy / line.sx))
+        return min(1.0, max(0.0, sum(line.sy for line in lines) / wall))
 
     def mean_duration(self, device: str) -> float | None:
         """Mean measured duration over the kinds known on ``device`` (the fallback for unknown kinds)."""
@@ -274,7 +279,7 @@ class CostStore:
         self,
         durations: Mapping[tuple[str, str], Iterable[tuple[float, ...]]],
         outputs: Mapping[str, Iterable[tuple[float, float]]] | None = None,
-        cpu: Mapping[str, Iterable[tuple[float, float]]] | None = None,
+        cpu: Mapping[tuple[str, str], Iterable[tuple[float, float]]] | None = None,
     ) -> None:
         """Add one run's measurements (older runs are first discounted, see the module docstring).
 
@@ -284,7 +289,7 @@ class CostStore:
             ``(input bytes, seconds at speed 1)``, or ``(input bytes, seconds, model seconds)`` where the
             graph had its own cost for the task on that class.
         outputs : mapping kind -> iterable of ``(input bytes, output bytes)``, optional
-        cpu : mapping kind -> iterable of ``(wall seconds, thread CPU seconds)``, optional
+        cpu : mapping ``(kind, device class)`` -> iterable of ``(wall seconds, thread CPU seconds)``, optional
         """
         factor = 0.5 ** (1.0 / self.half_life)
         for line in (*self._durations.values(), *self._models.values(), *self._outputs.values(), *self._cpu.values()):
@@ -303,10 +308,10 @@ class CostStore:
                 if _finite(x) and _finite(y):
                     self._outputs.setdefault(str(kind), _Line()).add(float(x), float(y))
                     self._seen[str(kind)] = self.runs
-        for kind, samples in (cpu or {}).items():
+        for (kind, device), samples in (cpu or {}).items():
             for wall, used in samples:
                 if _finite(wall) and _finite(used) and wall > 0:
-                    self._cpu.setdefault(str(kind), _Line()).add(float(wall), float(used))
+                    self._cpu.setdefault((str(kind), str(device)), _Line()).add(float(wall), float(used))
                     self._seen[str(kind)] = self.runs
         self._evict()
 
@@ -318,7 +323,7 @@ class CostStore:
         self._durations = {kd: line for kd, line in self._durations.items() if kd[0] in keep}
         self._models = {kd: line for kd, line in self._models.items() if kd[0] in keep}
         self._outputs = {k: line for k, line in self._outputs.items() if k in keep}
-        self._cpu = {k: line for k, line in self._cpu.items() if k in keep}
+        self._cpu = {kd: line for kd, line in self._cpu.items() if kd[0] in keep}
 
     # -- planning -----------------------------------------------------------------------------
     def apply(self, graph: TaskGraph, only: Callable[[Hashable], bool] | None = None) -> AppliedCosts:
@@ -388,7 +393,7 @@ class CostStore:
                 for (k, d), line in sorted(self._durations.items())
             ],
             "outputs": [{"kind": k, "stats": line.to_list()} for k, line in sorted(self._outputs.items())],
-            "cpu": [{"kind": k, "stats": line.to_list()} for k, line in sorted(self._cpu.items())],
+            "cpu": [{"kind": k, "device": d, "stats": line.to_list()} for (k, d), line in sorted(self._cpu.items())],
             "seen": dict(sorted(self._seen.items())),
         }
 
@@ -412,7 +417,7 @@ class CostStore:
             for row in data["outputs"]:
                 store._outputs[str(row["kind"])] = _Line.from_list(row["stats"], where)
             for row in data.get("cpu", ()):  # absent in stores written before it was learned
-                store._cpu[str(row["kind"])] = _Line.from_list(row["stats"], where)
+                store._cpu[(str(row["kind"]), str(row["device"]))] = _Line.from_list(row["stats"], where)
             store._seen = {str(k): int(v) for k, v in dict(data["seen"]).items()}
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise CostStoreError(f"{where} is corrupt: {type(e).__name__}: {e}") from None

@@ -60,7 +60,7 @@ def test_cpu_share_is_work_weighted_over_measured_kinds():
     g.add_task("b", {"cpu": 3.0}, kind="wait")
     g.add_task("c", {"cpu": 5.0}, kind="never-measured")
     store = CostStore(path=None)
-    store.learn({}, cpu={"crunch": [(1.0, 1.0)], "wait": [(2.0, 0.0)]})
+    store.learn({}, cpu={("crunch", "gpu"): [(1.0, 1.0)], ("wait", "cpu"): [(2.0, 0.0)]})
     assert cpu_share(g, store) == pytest.approx(1.0 / 9.0)  # the unmeasured kind counts as waiting
 
 
@@ -69,13 +69,33 @@ def test_cpu_samples_are_the_difference_of_two_snapshots_per_worker():
               "restarted": {"crunch": (9.0, 9.0)}, "left": {"crunch": (1.0, 1.0)}}
     after = {"w1": {"crunch": (2.5, 1.0), "other": (3.0, 0.0), "wait": (0.0, 4.0)}, "w2": {"crunch": (1.0, 0.0)},
              "restarted": {"crunch": (0.5, 0.0)}, "joined": {"crunch": (7.0, 7.0)}}
-    assert cpu_samples(before, after, ["crunch", "wait", "other", "absent"]) == {
-        "crunch": [(3.0, 2.5)], "wait": [(4.0, 0.0)]}
+    device_of = {"w1": "cpu", "w2": "cpu", "restarted": "cpu", "left": "cpu", "joined": "gpu"}
+    assert cpu_samples(before, after, ["crunch", "wait", "other", "absent"], device_of) == {
+        ("crunch", "cpu"): [(3.0, 2.5)], ("wait", "cpu"): [(4.0, 0.0)]}
+    assert cpu_samples(before, after, ["crunch"], {"w1": "gpu"}) == {("crunch", "gpu"): [(2.0, 1.5)]}
+
+
+def test_cpu_bound_tasks_are_costed_at_their_cpu_time_per_class_and_waiting_ones_keep_theirs():
+    from hetflow.flows.runtime.hosts import cpu_costs, oversubscription
+
+    g = TaskGraph(name="g")
+    g.add_task("m", {"cpu": 0.042, "gpu": 0.020}, kind="matmul")  # learned among 4 threads on 2 cores
+    g.add_task("e", {"cpu": 1.0, "gpu": 0.1}, kind="embed")
+    g.add_edge("m", "e", bytes=5e6)
+    store = CostStore(path=None)
+    store.learn({}, cpu={("matmul", "cpu"): [(0.042, 0.021)], ("matmul", "gpu"): [(0.020, 0.019)],
+                         ("embed", "gpu"): [(0.1, 0.002)]})
+    ratio = oversubscription(_cluster(), dict.fromkeys(["gpu0", "cpu0", "cpu1", "cpu2"], Host("box", 2)))
+    assert ratio == 2.0
+    out = cpu_costs(g, store, ratio)
+    assert out.cost("m") == pytest.approx({"cpu": 0.021, "gpu": 0.019})  # about equal: the same work
+    assert out.cost("e") == {"cpu": 1.0, "gpu": 0.1}  # waits: its wall time stays its cost
+    assert out.G.edges["m", "e"]["bytes"] == 5e6 and g.cost("m") == {"cpu": 0.042, "gpu": 0.020}  # a copy
 
 
 def test_the_cost_store_keeps_cpu_shares_and_reads_stores_without_them(tmp_path):
     store = CostStore(tmp_path / "costs.json")
-    store.learn({("crunch", "cpu"): [(0.0, 1.0)]}, cpu={"crunch": [(2.0, 1.5)]})
+    store.learn({("crunch", "cpu"): [(0.0, 1.0)]}, cpu={("crunch", "cpu"): [(2.0, 1.5)]})
     store.save()
     again = CostStore.load(tmp_path / "costs.json")
     assert again.cpu_share("crunch") == pytest.approx(0.75)
@@ -86,7 +106,7 @@ def test_the_cost_store_keeps_cpu_shares_and_reads_stores_without_them(tmp_path)
     broken["cpu"][0]["stats"] = [1, 2]
     with pytest.raises(CostStoreError, match="corrupt"):
         CostStore.from_dict(broken)
-    store.learn({}, cpu={"crunch": [(1.0, 0.0)]})  # newer runs weigh more (half life 5 runs)
+    store.learn({}, cpu={("crunch", "cpu"): [(1.0, 0.0)]})  # newer runs weigh more (half life 5 runs)
     assert 0.0 < store.cpu_share("crunch") < 0.75
 
 
@@ -136,7 +156,7 @@ def test_a_cpu_bound_job_is_planned_on_one_worker_per_core_after_its_first_run(t
             assert compute(crunching(), client=client, costs=store) == dask.compute(crunching())
             compute(waiting(), client=client, costs=store)
         assert last_report().planned_workers == ["gpu0", "cpu0", "cpu1"]  # nothing learned yet: every worker
-        assert store.cpu_share("crunch") > 0.2  # ~1/3: three processes on one core
+        assert store.cpu_share("crunch") > CPU_BOUND / 3  # ~1/3: three processes on one core
         assert store.cpu_share("wait") < 0.05
 
         assert compute(crunching(), client=client, costs=store) == dask.compute(crunching())

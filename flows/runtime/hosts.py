@@ -19,8 +19,14 @@ machine (it waits for a core the rest of the time) — 0.15-0.5 for the matmul b
 on four worker processes sharing two cores, depending on what else ran. Spread over the machine's
 ``threads`` workers, a job of work-weighted share ``s`` asks ``s * threads / cores`` of the cores; at
 :data:`CPU_BOUND` or more, the cores, not the workers, are what the plan must share out. Jobs that wait,
-or were never measured, are planned on every worker. (Dask's dynamic scheduler does not need this: it places each task
-next to its data when it becomes ready.)
+or were never measured, are planned on every worker. (Dask's dynamic scheduler does not need this: it
+places each task next to its data when it becomes ready.)
+
+On one worker per core a CPU-bound task runs in about its CPU time, not in the wall time it took among
+more threads than cores — and that wall time differs by class with the contention each class saw (on the
+matmul, the GPU-class worker's blocks were learned at 20 ms and the CPU workers' at 42 ms, the same work).
+:func:`cpu_costs` plans such tasks with their CPU time per class (the store keeps the share per kind and
+class), so the plan balances the work it will really see.
 """
 
 from __future__ import annotations
@@ -35,7 +41,18 @@ from hetflow.taskgraph.cluster import natural_key
 from hetflow.taskgraph.coststore import CostStore
 from hetflow.taskgraph.dask_convert import DaskSlot
 
-__all__ = ["CPU_BOUND", "Host", "cpu_samples", "cpu_share", "cpu_slots", "hosts_of", "machine_cores", "thread_seconds"]
+__all__ = [
+    "CPU_BOUND",
+    "Host",
+    "cpu_costs",
+    "cpu_samples",
+    "cpu_share",
+    "cpu_slots",
+    "hosts_of",
+    "machine_cores",
+    "oversubscription",
+    "thread_seconds",
+]
 
 CPU_BOUND = 0.25  # the share of a machine's core time a job would need, spread over all its workers
 
@@ -59,7 +76,7 @@ def cpu_share(graph: TaskGraph, store: CostStore) -> float | None:
     >>> g = TaskGraph(name="g")
     >>> g.add_task("a", {"cpu": 3.0}, kind="matmul"); g.add_task("b", {"cpu": 1.0}, kind="nap")
     >>> store = CostStore(path=None)
-    >>> store.learn({}, cpu={"matmul": [(1.0, 0.9)], "nap": [(1.0, 0.1)]})
+    >>> store.learn({}, cpu={("matmul", "cpu"): [(1.0, 0.9)], ("nap", "cpu"): [(1.0, 0.1)]})
     >>> round(cpu_share(g, store), 3)
     0.7
     >>> cpu_share(g, CostStore(path=None)) is None
@@ -221,27 +238,83 @@ def thread_seconds(client: Any) -> Snapshot:
     }
 
 
-def cpu_samples(before: Snapshot, after: Snapshot, kinds: Iterable[Hashable]) -> dict[str, list[tuple[float, float]]]:
-    """``{kind: [(wall seconds, CPU seconds)]}`` of what ran between two :func:`thread_seconds` calls.
+def cpu_samples(
+    before: Snapshot, after: Snapshot, kinds: Iterable[Hashable], device_of: Mapping[str, str]
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """``{(kind, device class): [(wall seconds, CPU seconds)]}`` of what ran between two :func:`thread_seconds`.
 
-    Only workers in both snapshots count, and only where their counters grew (a restarted worker starts
-    again from 0).
+    ``device_of`` maps a worker's address to its class; only workers in both snapshots and in ``device_of``
+    count, and only where their counters grew (a restarted worker starts again from 0).
 
     Examples
     --------
-    >>> before = {"w1": {"sum": (1.0, 1.0)}, "gone": {"sum": (5.0, 0.0)}}
-    >>> after = {"w1": {"sum": (1.5, 1.5), "nap": (0.0, 2.0), "x": (1.0, 0.0)}, "new": {"sum": (9.0, 9.0)}}
-    >>> cpu_samples(before, after, ["sum", "nap"])
-    {'sum': [(1.0, 0.5)], 'nap': [(2.0, 0.0)]}
+    >>> before = {"w1": {"sum": (1.0, 1.0)}, "w2": {}, "gone": {"sum": (5.0, 0.0)}}
+    >>> after = {"w1": {"sum": (1.5, 1.5), "nap": (0.0, 2.0), "x": (1.0, 0.0)}, "w2": {"sum": (0.2, 0.0)},
+    ...          "new": {"sum": (9.0, 9.0)}}
+    >>> cpu_samples(before, after, ["sum", "nap"], {"w1": "cpu", "w2": "gpu", "gone": "cpu", "new": "cpu"})
+    {('sum', 'cpu'): [(1.0, 0.5)], ('nap', 'cpu'): [(2.0, 0.0)], ('sum', 'gpu'): [(0.2, 0.2)]}
     """
     wanted = list(dict.fromkeys(str(k) for k in kinds))
-    totals: dict[str, list[float]] = {}
-    for address in before.keys() & after.keys():
+    totals: dict[tuple[str, str], list[float]] = {}
+    for address in sorted(before.keys() & after.keys() & device_of.keys()):
         for kind in wanted:
             used0, other0 = before[address].get(kind, (0.0, 0.0))
             used1, other1 = after[address].get(kind, (0.0, 0.0))
             used, other = used1 - used0, other1 - other0
             if used >= 0 and other >= 0 and used + other > 0:
-                row = totals.setdefault(kind, [0.0, 0.0])
+                row = totals.setdefault((kind, device_of[address]), [0.0, 0.0])
                 row[0], row[1] = row[0] + used + other, row[1] + used
-    return {kind: [(wall, used)] for kind, (wall, used) in totals.items()}
+    return {key: [(wall, used)] for key, (wall, used) in totals.items()}
+
+
+def oversubscription(cluster: Cluster, hosts: Mapping[str, Host]) -> float:
+    """The most worker threads per usable core on any machine of ``cluster`` (1.0 when none is known).
+
+    Examples
+    --------
+    >>> from hetflow.taskgraph import Worker
+    >>> c = Cluster([Worker("gpu0", "gpu"), Worker("cpu0", "cpu"), Worker("cpu1", "cpu")])
+    >>> oversubscription(c, dict.fromkeys(["gpu0", "cpu0", "cpu1"], Host("box", 2)))
+    1.5
+    """
+    threads: dict[str, int] = {}
+    for w in cluster.workers:
+        if w.name in hosts:
+            threads[hosts[w.name].name] = threads.get(hosts[w.name].name, 0) + 1
+    cores = {h.name: max(1, h.cores) for h in hosts.values()}
+    return max([threads[m] / cores[m] for m in threads] or [1.0])
+
+
+def cpu_costs(graph: TaskGraph, store: CostStore, oversubscribed: float) -> TaskGraph:
+    """``graph`` with the cost of each CPU-bound task on each class replaced by its CPU time there.
+
+    For a plan on one worker per core (:func:`cpu_slots`): costs learned while more threads than cores ran
+    include the waits for a core, and differ by class with the contention each class happened to see.
+    A kind is CPU-bound when its share, times the ``oversubscribed`` threads per core it was measured
+    under, reaches :data:`CPU_BOUND`; its cost on class ``d`` becomes ``cost[d] * cpu_share(kind, d)``
+    where that share is known. Other tasks keep their costs.
+
+    Examples
+    --------
+    >>> g = TaskGraph(name="g")
+    >>> g.add_task("m", {"cpu": 0.04, "gpu": 0.02}, kind="matmul"); g.add_task("e", {"gpu": 1.0}, kind="embed")
+    >>> store = CostStore(path=None)
+    >>> store.learn({}, cpu={("matmul", "cpu"): [(1.0, 0.5)], ("matmul", "gpu"): [(1.0, 1.0)],
+    ...                      ("embed", "gpu"): [(1.0, 0.01)]})
+    >>> out = cpu_costs(g, store, oversubscribed=2.0)
+    >>> out.cost("m"), out.cost("e")
+    ({'cpu': 0.02, 'gpu': 0.02}, {'gpu': 1.0})
+    """
+    G = graph.G.copy()
+    for t, data in G.nodes(data=True):
+        kind = graph.kind(t)
+        share = store.cpu_share(kind)
+        if share is None or share * oversubscribed < CPU_BOUND:
+            continue
+        cost = dict(data["cost"])
+        for d in cost:
+            on_d = store.cpu_share(kind, d)
+            if on_d is not None and on_d > 0:
+                cost[d] = cost[d] * on_d
+        data["cost"] = cost
+    return TaskGraph(G, name=graph.name, validate=False)

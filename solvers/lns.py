@@ -48,7 +48,13 @@ RESOLUTION = 1e5  # model time units per makespan: rounding up costs at most 1e-
 
 
 def available() -> bool:
-    """Whether OR-tools (CP-SAT) can be imported."""
+    """Whether OR-tools (CP-SAT) can be imported (a dependency of hetflow: only a broken install lacks it).
+
+    Examples
+    --------
+    >>> available()
+    True
+    """
     try:
         import ortools.sat.python.cp_model  # noqa: F401
     except ImportError:  # pragma: no cover - a dependency; missing only from a broken install

@@ -376,10 +376,7 @@ def move_scale(problem: Problem) -> float:
     >>> move_scale(Problem(g, Cluster.local(gpus=0, cpus=2)))  # 3 s of work + 3e9 B over 1 of 3 pairs at 1 GB/s
     4.0
     """
-    latency, per_byte = problem.mean_comm_coefficients
-    edges = sum(len(p) for p in problem.preds)
-    comm = latency + per_byte * sum(sum(b) for b in problem.pred_bytes) / edges if edges else 0.0
-    return float(problem.min_exec.mean()) + comm
+    return float(problem.min_exec.mean()) + problem.mean_edge_comm
 
 
 def anneal(problem: Problem, start: ListResult, moves: int, *, seed: int = 0, t_start: float = 0.5,

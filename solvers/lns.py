@@ -73,12 +73,7 @@ def comm_ratio(problem: Problem) -> float:
     >>> round(comm_ratio(Problem(g, Cluster.local(gpus=0, cpus=2))), 3)  # 3e9 B over 1 of 3 pairs at 1 GB/s; 3 s
     0.333
     """
-    latency, per_byte = problem.mean_comm_coefficients
-    edges = sum(len(p) for p in problem.preds)
-    if not edges:
-        return 0.0
-    comm = latency + per_byte * sum(sum(b) for b in problem.pred_bytes) / edges
-    return float(comm / max(float(problem.min_exec.mean()), 1e-300))
+    return float(problem.mean_edge_comm / max(float(problem.min_exec.mean()), 1e-300))
 
 
 def pair_lns(problem: Problem, plan: ListResult, *, workers: int = PAIR_WORKERS, deterministic_time: float = PAIR_TIME,

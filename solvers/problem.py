@@ -227,6 +227,15 @@ class Problem:
         latency, per_byte = self.mean_comm_coefficients
         return latency + nbytes * per_byte
 
+    @property
+    def mean_edge_comm(self) -> float:
+        """Mean transfer time of an edge over the mean link (:attr:`mean_comm_coefficients`); 0 without edges."""
+        edges = sum(len(p) for p in self.preds)
+        if not edges:
+            return 0.0
+        latency, per_byte = self.mean_comm_coefficients
+        return latency + per_byte * sum(sum(b) for b in self.pred_bytes) / edges
+
     @cached_property
     def min_comm_coefficients(self) -> tuple[float, float]:
         """Cheapest ``(latency, seconds per byte)`` between two different workers (0, 0 with one worker)."""

@@ -263,7 +263,10 @@ class CostStore:
         >>> round(store.cpu_share("embed"), 3), store.cpu_share("embed", "cpu"), store.cpu_share("load")
         (0.033, None, None)
         """
-        lines = [line for (k, d), line in self._cpu.items() if k == kind and device in (None, d)]
+        if device is not None:
+            lines = [self._cpu[kind, device]] if (kind, device) in self._cpu else []
+        else:
+            lines = [line for (k, _), line in self._cpu.items() if k == kind]
         wall = sum(line.sx for line in lines)
         if wall <= 0:
             return None

@@ -31,6 +31,7 @@ class), so the plan balances the work it will really see.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -84,13 +85,23 @@ def cpu_share(graph: TaskGraph, store: CostStore) -> float | None:
     """
     used = total = 0.0
     measured = False
+    share_of = functools.cache(store.cpu_share)  # a graph has many tasks of few kinds
     for t in graph.tasks:
-        share = store.cpu_share(graph.kind(t))
+        share = share_of(graph.kind(t))
         work = min(graph.cost(t).values())
         total += work
         if share is not None:
             used, measured = used + share * work, True
     return used / total if measured and total > 0 else None
+
+
+def _by_host(cluster: Cluster, hosts: Mapping[str, Host]) -> dict[str, list[Any]]:
+    """Machine name -> the workers of ``cluster`` on it (workers missing from ``hosts`` left out)."""
+    by_host: dict[str, list[Any]] = {}
+    for w in cluster.workers:
+        if w.name in hosts:
+            by_host.setdefault(hosts[w.name].name, []).append(w)
+    return by_host
 
 
 def cpu_slots(
@@ -135,12 +146,8 @@ def cpu_slots(
     for w in sorted(cluster.workers, key=lambda w: natural_key(w.name)):
         where = process.get(w.name, w.name)
         nth[w.name], seen[where] = seen.get(where, 0), seen.get(where, 0) + 1
-    by_host: dict[str, list[Any]] = {}
-    for w in cluster.workers:
-        if w.name in hosts:
-            by_host.setdefault(hosts[w.name].name, []).append(w)
     dropped: set[str] = set()
-    for workers in by_host.values():
+    for workers in _by_host(cluster, hosts).values():
         cores = max(1, min(hosts[w.name].cores for w in workers))
         if len(workers) <= cores or share * len(workers) / cores < CPU_BOUND:
             continue
@@ -277,12 +284,8 @@ def oversubscription(cluster: Cluster, hosts: Mapping[str, Host]) -> float:
     >>> oversubscription(c, dict.fromkeys(["gpu0", "cpu0", "cpu1"], Host("box", 2)))
     1.5
     """
-    threads: dict[str, int] = {}
-    for w in cluster.workers:
-        if w.name in hosts:
-            threads[hosts[w.name].name] = threads.get(hosts[w.name].name, 0) + 1
-    cores = {h.name: max(1, h.cores) for h in hosts.values()}
-    return max([threads[m] / cores[m] for m in threads] or [1.0])
+    by_host = _by_host(cluster, hosts)
+    return max([len(ws) / max(1, min(hosts[w.name].cores for w in ws)) for ws in by_host.values()] or [1.0])
 
 
 def cpu_costs(graph: TaskGraph, store: CostStore, oversubscribed: float) -> TaskGraph:
@@ -305,15 +308,16 @@ def cpu_costs(graph: TaskGraph, store: CostStore, oversubscribed: float) -> Task
     >>> out.cost("m"), out.cost("e")
     ({'cpu': 0.02, 'gpu': 0.02}, {'gpu': 1.0})
     """
+    share = functools.cache(store.cpu_share)  # a graph has many tasks of few kinds
     G = graph.G.copy()
     for t, data in G.nodes(data=True):
         kind = graph.kind(t)
-        share = store.cpu_share(kind)
-        if share is None or share * oversubscribed < CPU_BOUND:
+        whole = share(kind)
+        if whole is None or whole * oversubscribed < CPU_BOUND:
             continue
         cost = dict(data["cost"])
         for d in cost:
-            on_d = store.cpu_share(kind, d)
+            on_d = share(kind, d)
             if on_d is not None and on_d > 0:
                 cost[d] = cost[d] * on_d
         data["cost"] = cost

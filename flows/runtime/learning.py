@@ -119,10 +119,14 @@ def measure(
 
 
 def learn(
-    store: CostStore, samples: Samples, *, save: bool = True, cpu: Mapping[str, list[tuple[float, float]]] | None = None
+    store: CostStore,
+    samples: Samples,
+    *,
+    save: bool = True,
+    cpu: Mapping[tuple[str, str], list[tuple[float, float]]] | None = None,
 ) -> CostStore:
-    """Add one run's samples (and its per-kind ``(wall, CPU seconds)``, ``cpu``) to ``store`` and save it
-    (when it has a path)."""
+    """Add one run's samples (and its ``(wall, CPU seconds)`` per kind and device class, ``cpu``) to ``store``
+    and save it (when it has a path)."""
     durations, outputs = samples
     if durations or outputs:
         store.learn(durations, outputs, cpu=cpu)

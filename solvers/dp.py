@@ -54,13 +54,14 @@ to a search over (assignment, order) pairs, each replayed exactly: simulated ann
 Up to 500 tasks the annealing is a *race* (:func:`hetflow.solvers.anneal.anneal_race`, on up to two
 threads): eight short hot chains from the four best passes and the four best few-worker passes, then
 four cooler chains from the four best plans they found, then two cool ones from the best two — one third
-of the moves per round. Above 500 tasks one nearly-greedy chain focused on the critical path anneals
-HEFT's (or the best pass's) plan. On communication-heavy graphs of up to 100 tasks (an edge's mean transfer
+of the moves per round. Above 500 tasks two nearly-greedy chains (their own seeds, one per core) focused on the critical
+path anneal HEFT's (or the best pass's) plan. On communication-heavy graphs of up to 100 tasks (an edge's mean transfer
 at least ``PAIR_RATIO`` times a task's mean run) a *worker-pair search* (:mod:`hetflow.solvers.lns`, a
 large-neighbourhood search; needs OR-tools) follows the race: for each pair of the four busiest workers,
 CP-SAT re-solves how the tasks on the two are split between them and re-sequences the plan, every other
 task keeping its worker — the many coordinated moves that shift a same-worker run, which the annealing
-cannot make one at a time. The best plan seen is returned.
+cannot make one at a time; two chains of these re-solves, the pairs in opposite orders, run on two threads.
+The best plan seen is returned.
 
 Which idea wins where
 ---------------------
@@ -76,7 +77,7 @@ family              best portfolio pass (most often)    portfolio  anneal   pair
 ==================  ==================================  =========  =======  =====  =====  ================
 layered CCR 0.2     chain/price passes, HEFT (any mean)  0.983      0.937    -      0.937  1.011 (1.040)
 layered CCR 1       CPOP (SAGA), PEFT                   0.944      0.855    -      0.855  1.010 (1.057)
-layered CCR 5       few-worker passes (1 worker), PEFT  0.885      0.667    0.664  0.664  1.013 (1.066)
+layered CCR 5       few-worker passes (1 worker), PEFT  0.885      0.667    0.664  0.664  1.013 (1.060)
 layered CCR 10      few-worker passes (1 worker)        0.713      0.554    0.553  0.553  1.006 (1.063)
 LLM jobs            HEFT with prices, CPOP (SAGA)       0.969      0.933    -      0.933  1.000 (1.000)
 WfCommons (200)     HEFT (ties with most passes)        1.000      0.994    -      0.994
@@ -93,13 +94,14 @@ layered graphs of other seeds, CCR 1/5/10 — it is 0.6-1.6% shorter than the pr
 mean). Over seeds 0-5, though, 4 of the 36 runs on those six instances ended 6.3-9.5% above: a basin
 whose same-worker runs are split in the wrong places. The worker-pair search re-solves those splits: over
 the 36 runs its geometric mean goes from 1.035 to 1.026 of the best known plan and the runs above 1.06
-from 4 to 2 (1.066 and 1.063; the latter, a CCR-10 plan, it does not move), for 0.2-0.7 s of CP-SAT at
-100 tasks. Time-window neighbourhoods (10-30 tasks close in time or on the critical path, any worker)
-found nothing there — the annealed plans are already optimal for them — and on CCR <= 1 the pair search
-gained under 0.1%, so it is confined to communication-heavy graphs. At
+from 4 to 2 (1.066 and 1.063) with one chain of re-solves, and with a second chain taking the pairs in
+the opposite order on the other core to 1.025 and 1 run (the CCR-10 plan at 1.063, which no pair re-solve
+moves), for 0.1-0.6 s of CP-SAT at 100 tasks. Time-window neighbourhoods (10-30 tasks close in time or on
+the critical path, any worker) found nothing there — the annealed plans are already optimal for them — and
+on CCR <= 1 the pair search gained under 0.1%, so it is confined to communication-heavy graphs. At
 10,000-100,000 tasks (``benchmarks/bench_large.py``) HEFT or SAGA's CPOP is the best pass and the cool
-annealing chain gives the gain: 0.964-0.974x HEFT at 10k tasks and 0.956x at 100k tasks on CCR-5
-layered graphs.
+annealing chains give the gain: 0.965-0.973x HEFT at 10k tasks (0.965-0.976x with one chain) and
+0.956x at 100k tasks on CCR-5 layered graphs.
 
 Complexity
 ----------
@@ -152,9 +154,10 @@ ANNEAL_MOVES = 1_200_000  # moves per annealing round (anneal_race) at effort 1 
 PAIR_TASKS = 100  # graphs up to this size get the worker-pair search (its CP-SAT models grow with the graph) ...
 PAIR_RATIO = 3.0  # ... if an edge's mean transfer takes this many times a task's mean run (lns.comm_ratio) or more
 RACE_STARTS = 4  # the race starts from this many distinct best passes and as many distinct best few-worker ones
-LARGE_ANNEAL_STEPS = 300_000_000  # replayed task steps of the one cool chain on larger graphs (from 10k tasks)
+LARGE_ANNEAL_STEPS = 300_000_000  # replayed task steps of each cool chain on larger graphs (from 10k tasks)
 LARGE_TEMPERATURES = (0.01, 0.0005)  # its first and last temperature (in move scales: nearly a descent)
 LARGE_FOCUS = 0.9  # its share of moves on the critical path (elsewhere a move rarely shortens the plan)
+LARGE_CHAINS = 2  # such chains, with their own seeds (one per core on a 2-core machine); the best is kept
 
 
 @dataclass
@@ -364,11 +367,11 @@ def dp(
     seed : int
         Seed of the search (annealing chains and local search); the same inputs and seed give the same plan.
     effort : float
-        Scales the search budgets: ``ANNEAL_MOVES * min(1, 100 / n)`` moves per round of the annealing
-        race up to ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps (capped at
-        10,000 tasks); ``PAIR_TIME`` units of CP-SAT's deterministic time per worker pair up to ``PAIR_TASKS``
-        tasks; ``SEARCH_STEPS * max(1, n / 2000)`` steps of local search; 0 skips the search. At 1
-        on a 2-core machine: about 1-1.5 s at 100-500 tasks, 5-7 s at 10,000, 25-40 s at 100,000.
+        Scales the search budgets: ``ANNEAL_MOVES * min(1, 100 / n)`` moves per round of the annealing race up to
+        ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps per chain (capped
+        at 10,000 tasks); ``PAIR_TIME`` units of CP-SAT's deterministic time per worker pair up to ``PAIR_TASKS``
+        tasks; ``SEARCH_STEPS * max(1, n / 2000)`` steps of local search; 0 skips the search. At 1 on a 2-core
+        machine: about 1-2 s at 100-500 tasks, 5-7 s at 10,000, 20-40 s at 100,000.
     exact_tasks : int
         Graphs with at most this many tasks try the exact DP over downsets first (``mode="auto"``).
     mode : {"auto", "heuristic", "exact"}
@@ -422,16 +425,17 @@ def dp(
             starts = _distinct_best(others, RACE_STARTS) + _distinct_best(few, RACE_STARTS)
             annealed = anneal_race(problem, starts, moves, seed=seed, threads=_threads(), deadline=clock)
         else:
-            annealed = anneal_chains(problem, [best.result], 2**62, seeds=[seed], t_start=LARGE_TEMPERATURES[0],
+            seeds = [seed * LARGE_CHAINS + k for k in range(LARGE_CHAINS)]
+            annealed = anneal_chains(problem, [best.result], 2**62, seeds=seeds, t_start=LARGE_TEMPERATURES[0],
                                      t_end=LARGE_TEMPERATURES[1], max_steps=large_steps, focus=LARGE_FOCUS,
-                                     deadline=clock)
+                                     threads=_threads(), deadline=clock)
         best.offer("anneal", annealed, problem)
         best.seconds["anneal"] = round(clock.elapsed() - t0, 3)
     if small and problem.n <= PAIR_TASKS and comm_ratio(problem) >= PAIR_RATIO and not clock.expired() \
             and lns_available():
         t0 = clock.elapsed()
         paired = pair_lns(problem, best.result, deterministic_time=PAIR_TIME * effort, seed=seed, sweeps=PAIR_SWEEPS,
-                          deadline=clock)
+                          threads=_threads(), deadline=clock)
         best.offer("pair-lns", paired, problem)
         best.seconds["pair-lns"] = round(clock.elapsed() - t0, 3)
     budget = int(effort * SEARCH_STEPS * max(1.0, problem.n / SEARCH_SCALE_TASKS))

@@ -15,7 +15,7 @@ from hetflow.solvers.registry import register_solver
 __all__ = ["greedy", "random_plan"]
 
 
-@register_solver("greedy")
+@register_solver("greedy", capabilities={"warm_up": True})
 def greedy(problem: Problem, *, seed: int = 0) -> ListResult:
     """Fastest device class, then earliest start (deterministic).
 
@@ -36,7 +36,7 @@ def greedy(problem: Problem, *, seed: int = 0) -> ListResult:
     return list_schedule(problem, order=range(problem.n), bias=bias, insertion=False)
 
 
-@register_solver("random")
+@register_solver("random", capabilities={"warm_up": True})
 def random_plan(problem: Problem, *, seed: int = 0) -> ListResult:
     """Random order and random capable workers, reproducible for ``seed``.
 

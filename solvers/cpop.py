@@ -54,7 +54,7 @@ def critical_path_tasks(
         path.append(min(on_path))
 
 
-@register_solver("cpop")
+@register_solver("cpop", capabilities={"warm_up": True})
 def cpop(problem: Problem, *, seed: int = 0, downward: str = "published") -> ListResult:
     """Plan with CPOP. ``downward="saga"`` reproduces SAGA 2.0.2 (see the module docstring).
 

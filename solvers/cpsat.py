@@ -171,7 +171,8 @@ def _integer_replay(problem: Problem, plan: ListResult, scale: float) -> tuple[n
     return begin, finish
 
 
-@register_solver("cpsat", capabilities={"max_tasks": 300, "extra": "bench", "needs": ("ortools",)})
+@register_solver("cpsat", capabilities={"max_tasks": 300, "extra": "bench", "needs": ("ortools",),
+                                  "warm_up": True})
 def cpsat(problem: Problem, *, seed: int = 0, deterministic_time: float = 10.0, hint_solver: str = "dp",
           resolution: float = 1e4, time_limit: float | None = None) -> ListResult:
     """Plan with CP-SAT, starting from the plan of ``hint_solver`` (default: the DP planner's).

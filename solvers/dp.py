@@ -139,10 +139,10 @@ from hetflow.solvers.lns import available as lns_available
 from hetflow.solvers.peft import peft
 from hetflow.solvers.problem import Problem
 from hetflow.solvers.ranks import AVERAGING, optimistic_cost_table, upward_rank
-from hetflow.solvers.registry import register_solver
+from hetflow.solvers.registry import register_solver, warm_up_problem
 from hetflow.solvers.search import local_search, replay_order, simulate
 
-__all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS"]
+__all__ = ["dp", "chains", "warm_up", "work_prices", "SEARCH_STEPS"]
 
 SEARCH_STEPS = 12_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
 SEARCH_SCALE_TASKS = 2_000  # above, the search budget grows in proportion to the tasks
@@ -349,7 +349,24 @@ def _replayed(problem: Problem, planned: ListResult) -> ListResult:
     return simulate(problem, planned.worker, order, compiled=True)
 
 
-@register_solver("dp")
+def warm_up() -> None:
+    """Plan :func:`~hetflow.solvers.registry.warm_up_problem` through every stage of :func:`dp` at a tiny effort:
+    numba's kernels load (or compile, on the first run after an install), SciPy's LP and OR-tools are imported.
+    The capability behind :func:`hetflow.solvers.registry.warm_up`.
+
+    Examples
+    --------
+    >>> import sys
+    >>> warm_up()
+    >>> "ortools.sat.python.cp_model" in sys.modules and "scipy.optimize" in sys.modules
+    True
+    """
+    problem = warm_up_problem()  # transfers far longer than the tasks: the worker-pair search runs too
+    dp(problem, effort=1e-3, exact_tasks=0)
+    anneal_chains(problem, [heft(problem)], 100, seeds=[0], max_steps=1_000)  # the kernel above 500 tasks
+
+
+@register_solver("dp", capabilities={"warm_up": warm_up})
 def dp(
     problem: Problem,
     *,

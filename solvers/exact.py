@@ -193,7 +193,7 @@ def exact_schedule(problem: Problem, node_limit: int | None = None) -> tuple[Lis
     return ListResult(worker_arr, start_arr, finish), optimal
 
 
-@register_solver("exact", capabilities={"max_tasks": 12})
+@register_solver("exact", capabilities={"max_tasks": 12, "warm_up": True})
 def exact(problem: Problem, *, seed: int = 0, node_limit: int | None = 2_000_000, max_tasks: int = 16) -> ListResult:
     """Optimal plan for small graphs (raises for graphs above ``max_tasks`` tasks).
 

@@ -35,7 +35,7 @@ def heft_order(problem: Problem, rank: np.ndarray | None = None) -> np.ndarray:
     return np.lexsort((np.arange(problem.n), -rank))
 
 
-@register_solver("heft")
+@register_solver("heft", capabilities={"warm_up": True})
 def heft(problem: Problem, *, seed: int = 0, insertion: bool = True, averaging: str = "saga") -> ListResult:
     """Plan with HEFT (``seed`` is unused: HEFT is deterministic); ``averaging`` as in the module docstring.
 

@@ -19,7 +19,7 @@ from hetflow.solvers.registry import register_solver
 __all__ = ["peft"]
 
 
-@register_solver("peft")
+@register_solver("peft", capabilities={"warm_up": True})
 def peft(problem: Problem, *, seed: int = 0, averaging: str = "saga") -> ListResult:
     """Plan with PEFT (deterministic; ``seed`` is unused). ``averaging``: how the table averages transfers
     (:data:`hetflow.solvers.ranks.AVERAGING`; the paper's mean over links is ``"links"``).

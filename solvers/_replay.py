@@ -6,8 +6,6 @@ running on thousands of tasks); the pure-Python loop below computes the very sam
 
 from __future__ import annotations
 
-import numpy as np
-
 __all__ = ["replay", "avail_before", "COMPILED"]
 
 
@@ -74,11 +72,3 @@ except ImportError:  # pragma: no cover - numba is a dependency; this keeps the 
     avail_before = _avail_before
     COMPILED = False
 
-
-def warm_up() -> None:
-    """Compile (or load the cached) kernel once, so the first plan does not pay for it mid-search."""
-    one = np.zeros(1, dtype=np.int64)
-    z = np.zeros((1, 1))
-    replay(one, one, z + 1.0, one * 0, z, z, np.zeros(2, dtype=np.int64), one[:0], np.zeros(0), np.zeros(1),
-           np.zeros(1), np.zeros(1), np.inf, 0, 0.0)
-    avail_before(0, np.zeros(2, dtype=np.int64), one, np.zeros(1), np.zeros(1))

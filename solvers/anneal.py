@@ -492,8 +492,7 @@ def _run_chains(problem: Problem, starts: list[ListResult], moves: int, seeds: l
     able = able.astype(np.int64)
     scale = move_scale(problem)
 
-    incumbent = min(starts, key=lambda r: r.makespan)
-    so_far, lock = [incumbent.makespan], threading.Lock()  # the best of every chain, for progress reports
+    stop = threading.Event()  # set when the caller stops waiting (an interrupt): the chains end their slice
 
     def chain(k: int) -> tuple[float, np.ndarray, np.ndarray]:
         start = starts[k % len(starts)]
@@ -507,7 +506,7 @@ def _run_chains(problem: Problem, starts: list[ListResult], moves: int, seeds: l
         unit = SLICE_MOVES if max_steps is None else SLICE_STEPS
         slices = max(1, -(-total // unit))
         for j in range(slices):
-            if deadline is not None and deadline.expired():
+            if stop.is_set() or (deadline is not None and deadline.expired()):
                 break
             share = total // slices + (j < total % slices)
             t_a = t_start * (t_end / t_start) ** (j / slices)
@@ -518,12 +517,13 @@ def _run_chains(problem: Problem, starts: list[ListResult], moves: int, seeds: l
                            np.int64(2**62 if max_steps is None else share), t_a * scale, t_b * scale, float(focus),
                            (int(seeds[k]) * 7919 + j) % 2**32, best_worker, best_order, best)
             if deadline is not None:
-                with lock:
-                    so_far[0] = min(so_far[0], best)
-                    deadline.report("annealing", so_far[0])
+                deadline.report("annealing", best)
         return best, best_worker, best_order
 
     if threads > 1 and len(seeds) > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            return list(pool.map(chain, range(len(seeds))))
+            try:
+                return list(pool.map(chain, range(len(seeds))))
+            finally:  # an interrupt (Ctrl-C) in this thread stops the others after their current slice
+                stop.set()
     return [chain(k) for k in range(len(seeds))]

@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -74,6 +75,8 @@ class Deadline:
         self.limit = check_time_limit(time_limit)
         self.t0 = time.perf_counter()
         self.listener = _LISTENER.get()
+        self.best = float("inf")
+        self._lock = threading.Lock()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -86,14 +89,29 @@ class Deadline:
         return self.limit is not None and self.elapsed() >= self.limit
 
     def report(self, stage: str, best: float) -> None:
-        """Tell the listener, if any, what the solver is doing and the best makespan so far."""
+        """Tell the listener, if any, what the solver is doing and the best makespan so far: the least of
+        every makespan reported (chains on several threads report their own), one call at a time.
+
+        Examples
+        --------
+        >>> seen = []
+        >>> with reporting(lambda stage, best: seen.append(best)):
+        ...     clock = Deadline(None)
+        ...     for makespan in (9.0, 7.0, 8.0):
+        ...         clock.report("search", makespan)
+        >>> seen
+        [9.0, 7.0, 7.0]
+        """
         if self.listener is not None:
-            self.listener(stage, best)
+            with self._lock:
+                self.best = min(self.best, best)
+                self.listener(stage, self.best)
 
 
 @contextmanager
-def reporting(listener: Listener) -> Iterator[None]:
-    """Send the progress of every plan made inside the block to ``listener(stage, best_makespan)``.
+def reporting(listener: Listener | None) -> Iterator[None]:
+    """Send the progress of every plan made inside the block to ``listener(stage, best_makespan)`` (None: to
+    nobody, whatever listens outside the block).
 
     Examples
     --------

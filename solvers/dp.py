@@ -100,7 +100,7 @@ moves), for 0.1-0.6 s of CP-SAT at 100 tasks. Time-window neighbourhoods (10-30 
 the critical path, any worker) found nothing there — the annealed plans are already optimal for them — and
 on CCR <= 1 the pair search gained under 0.1%, so it is confined to communication-heavy graphs. At
 10,000-100,000 tasks (``benchmarks/bench_large.py``) HEFT or SAGA's CPOP is the best pass and the cool
-annealing chains give the gain: 0.965-0.973x HEFT at 10k tasks (0.965-0.976x with one chain) and
+annealing chains give the gain: 0.965-0.973x HEFT at 10k tasks over planner seeds 0-1 (0.965-0.976x with one chain) and
 0.956x at 100k tasks on CCR-5 layered graphs.
 
 Complexity
@@ -142,7 +142,7 @@ from hetflow.solvers.ranks import AVERAGING, optimistic_cost_table, upward_rank
 from hetflow.solvers.registry import register_solver, warm_up_problem
 from hetflow.solvers.search import local_search, replay_order, simulate
 
-__all__ = ["dp", "chains", "warm_up", "work_prices", "SEARCH_STEPS"]
+__all__ = ["dp", "chains", "work_prices", "SEARCH_STEPS"]
 
 SEARCH_STEPS = 12_000_000  # replayed task steps of local search at effort 1 (~1 s on a 2-core machine)
 SEARCH_SCALE_TASKS = 2_000  # above, the search budget grows in proportion to the tasks
@@ -349,7 +349,7 @@ def _replayed(problem: Problem, planned: ListResult) -> ListResult:
     return simulate(problem, planned.worker, order, compiled=True)
 
 
-def warm_up() -> None:
+def _warm_up() -> None:
     """Plan :func:`~hetflow.solvers.registry.warm_up_problem` through every stage of :func:`dp` at a tiny effort:
     numba's kernels load (or compile, on the first run after an install), SciPy's LP and OR-tools are imported.
     The capability behind :func:`hetflow.solvers.registry.warm_up`.
@@ -357,7 +357,7 @@ def warm_up() -> None:
     Examples
     --------
     >>> import sys
-    >>> warm_up()
+    >>> _warm_up()
     >>> "ortools.sat.python.cp_model" in sys.modules and "scipy.optimize" in sys.modules
     True
     """
@@ -366,7 +366,7 @@ def warm_up() -> None:
     anneal_chains(problem, [heft(problem)], 100, seeds=[0], max_steps=1_000)  # the kernel above 500 tasks
 
 
-@register_solver("dp", capabilities={"warm_up": warm_up})
+@register_solver("dp", capabilities={"warm_up": _warm_up})
 def dp(
     problem: Problem,
     *,
@@ -388,7 +388,8 @@ def dp(
         ``ANNEAL_TASKS`` tasks, else ``LARGE_ANNEAL_STEPS * sqrt(n / 10,000)`` replayed task steps per chain (capped
         at 10,000 tasks); ``PAIR_TIME`` units of CP-SAT's deterministic time per worker pair up to ``PAIR_TASKS``
         tasks; ``SEARCH_STEPS * max(1, n / 2000)`` steps of local search; 0 skips the search. At 1 on a 2-core
-        machine: about 1-2 s at 100-500 tasks, 5-7 s at 10,000, 20-40 s at 100,000.
+        machine: about 1-2 s at 100-500 tasks, 5-7 s at 10,000, 20-40 s at 100,000 (the annealing chains and the
+        worker-pair re-solves run two at a time; on one core they take twice as long).
     exact_tasks : int
         Graphs with at most this many tasks try the exact DP over downsets first (``mode="auto"``).
     mode : {"auto", "heuristic", "exact"}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hetflow.solvers.bounds import lower_bound
-from hetflow.solvers.registry import SOLVERS, check_solver_name, plan, warm_up
+from hetflow.solvers.registry import SOLVERS, check_solver_name, plan
 from hetflow.solvers.suites import SUITE_NAMES, Instance, Suites, data_dir, suites
 from hetflow.taskgraph.errors import InvalidInput
 
@@ -121,7 +121,7 @@ def compare(
         n_workers, valid, error``, ``optimal`` where a solver proved its plan optimal (``exact``,
         ``cpsat``, ``dp`` on small graphs), followed by the instance's ``params``. A solver that raises gets a row
         with NaN makespan, ``valid=False`` and the exception in ``error``. ``plan_seconds`` leaves out what a
-        solver loads on first use (:func:`hetflow.solvers.registry.warm_up` runs before the first plan).
+        solver loads on first use (:func:`hetflow.solvers.registry.warm_up`, run by the first plan).
 
     Raises
     ------
@@ -160,8 +160,6 @@ def compare(
             if keyword is not None:
                 options[s].setdefault(keyword, time_limit)
 
-    for s in names:  # what a solver loads on first use is not charged to the first instance's plan_seconds
-        warm_up(s)
     rows: list[dict[str, Any]] = []
     bar = _progress(progress)
     if bar is not None:

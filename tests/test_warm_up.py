@@ -58,3 +58,41 @@ def test_hetflow_plan_reports_loading_apart_from_planning(tmp_path: Path) -> Non
     found = re.search(r"planned in ([0-9.e-]+) s \(\+([0-9.e-]+) s loading, once per process\)", done.stdout)
     assert found, done.stdout
     assert float(found.group(1)) > 0 and float(found.group(2)) > 0
+
+
+_BAD_INPUT = """
+import json, sys
+from hetflow.solvers import fastlist, plan
+from hetflow.taskgraph import Cluster, InvalidInput, TaskGraph
+graph = TaskGraph(name="g"); graph.add_task("a", {"gpu": 1.0})  # no worker of this cluster can run it
+try:
+    plan(graph, Cluster.local(gpus=0, cpus=2), "dp")
+except InvalidInput as e:
+    print(json.dumps({"error": str(e), "loaded": len(fastlist._schedule.signatures),
+                      "ortools": "ortools.sat.python.cp_model" in sys.modules}))
+"""
+
+
+def test_bad_input_is_reported_before_anything_loads() -> None:
+    """The warm-up runs after the last input check: a graph no worker can run fails at once."""
+    pytest.importorskip("numba")
+    done = subprocess.run([sys.executable, "-c", _BAD_INPUT], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    assert run["error"].startswith("task 'a' cannot run on any worker"), run
+    assert run["loaded"] == 0 and not run["ortools"], run
+
+
+def test_plan_keeps_loading_off_plan_seconds_and_says_how_long_it_took() -> None:
+    done = subprocess.run([sys.executable, "-c", """
+import json
+from hetflow.solvers import plan
+from hetflow.taskgraph.generators import layered_random, random_cluster
+g, c = layered_random(30, ccr=5.0, seed=1), random_cluster(1, 3, seed=1)
+first, second = plan(g, c, "dp", effort=0.05), plan(g, c, "dp", effort=0.05)
+print(json.dumps([first.meta.get("loading_seconds"), second.meta.get("loading_seconds"),
+                  first.makespan == second.makespan]))
+"""], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loading, again, same = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loading > 0 and again is None and same

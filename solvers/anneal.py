@@ -44,7 +44,7 @@ Complexity: ``O(V + E)`` per move, ``O(moves (V + E))`` in all.
 from __future__ import annotations
 
 import numpy as np
-from hetflow.solvers.anytime import Deadline
+from hetflow.solvers.anytime import Deadline, map_chains
 from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 
@@ -480,7 +480,6 @@ def _run_chains(problem: Problem, starts: list[ListResult], moves: int, seeds: l
                 deadline: Deadline | None) -> list[tuple[float, np.ndarray, np.ndarray]]:
     """Run the chains of :func:`anneal_chains`; per chain its best makespan, assignment and order."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
     from hetflow.solvers.search import replay_order
 
@@ -492,9 +491,7 @@ def _run_chains(problem: Problem, starts: list[ListResult], moves: int, seeds: l
     able = able.astype(np.int64)
     scale = move_scale(problem)
 
-    stop = threading.Event()  # set when the caller stops waiting (an interrupt): the chains end their slice
-
-    def chain(k: int) -> tuple[float, np.ndarray, np.ndarray]:
+    def chain(k: int, stop: threading.Event) -> tuple[float, np.ndarray, np.ndarray]:
         start = starts[k % len(starts)]
         worker = start.worker.astype(np.int64)
         order = replay_order(start.start, start.finish > start.start)
@@ -520,10 +517,4 @@ def _run_chains(problem: Problem, starts: list[ListResult], moves: int, seeds: l
                 deadline.report("annealing", best)
         return best, best_worker, best_order
 
-    if threads > 1 and len(seeds) > 1:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            try:
-                return list(pool.map(chain, range(len(seeds))))
-            finally:  # an interrupt (Ctrl-C) in this thread stops the others after their current slice
-                stop.set()
-    return [chain(k) for k in range(len(seeds))]
+    return map_chains(chain, len(seeds), threads)

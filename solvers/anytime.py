@@ -27,12 +27,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from hetflow.taskgraph.errors import InvalidInput
 
-__all__ = ["Deadline", "reporting", "check_time_limit"]
+__all__ = ["Deadline", "reporting", "check_time_limit", "map_chains"]
 
 Listener = Callable[[str, float], None]
+T = TypeVar("T")
 _LISTENER: ContextVar[Listener | None] = ContextVar("hetflow_planning_listener", default=None)
 
 
@@ -128,3 +130,25 @@ def reporting(listener: Listener | None) -> Iterator[None]:
         yield
     finally:
         _LISTENER.reset(token)
+
+
+def map_chains(chain: Callable[[int, threading.Event], T], count: int, threads: int) -> list[T]:
+    """``[chain(k, stop) for k in range(count)]``, run on up to ``threads`` threads (compiled kernels and CP-SAT
+    release the GIL). ``stop`` is set once the caller stops waiting — an interrupt (Ctrl-C) in the calling
+    thread — so a chain that checks it between units of work ends early instead of running to its budget.
+
+    Examples
+    --------
+    >>> map_chains(lambda k, stop: k * k, 3, threads=2)
+    [0, 1, 4]
+    """
+    stop = threading.Event()
+    if threads <= 1 or count <= 1:
+        return [chain(k, stop) for k in range(count)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(threads, count)) as pool:
+        try:
+            return list(pool.map(lambda k: chain(k, stop), range(count)))
+        finally:
+            stop.set()

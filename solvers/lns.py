@@ -40,7 +40,7 @@ import itertools
 import threading
 
 import numpy as np
-from hetflow.solvers.anytime import Deadline
+from hetflow.solvers.anytime import Deadline, map_chains
 from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 
@@ -108,25 +108,18 @@ def pair_lns(problem: Problem, plan: ListResult, *, workers: int = PAIR_WORKERS,
     >>> pair_lns(p, start, deterministic_time=0.05, threads=2).makespan == two.makespan
     True
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     if chains not in (1, 2):
         raise ValueError(f"pair_lns runs 1 or 2 chains, not {chains!r}")
     load = np.bincount(plan.worker, minlength=problem.n_workers)
     busiest = [int(w) for w in np.argsort(-load, kind="stable")[:workers] if load[w] > 0]
     pairs = list(itertools.combinations(busiest, 2))
     orders = [pairs, pairs[::-1]][:chains if len(pairs) > 1 else 1]
-    stop = threading.Event()  # set when the caller stops waiting (an interrupt): the chains end their solve
 
-    def run(k: int) -> ListResult:
+    def run(k: int, stop: threading.Event) -> ListResult:
         return _pair_chain(problem, plan, orders[k], deterministic_time, seed + PAIR_SEED_STRIDE * k, sweeps,
                            deadline, stop)
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        try:
-            found = list(pool.map(run, range(len(orders))))
-        finally:
-            stop.set()
+    found = map_chains(run, len(orders), threads)
     return min(found, key=lambda r: r.makespan)  # the first on ties
 
 

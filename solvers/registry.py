@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
+from hetflow.solvers.anytime import reporting
 from hetflow.solvers.listsched import ListResult
 from hetflow.solvers.problem import Problem
 from hetflow.solvers.schedule import InvalidSchedule, Placement, Schedule
@@ -242,8 +243,6 @@ def warm_up(name: str) -> float:
         return 0.0
     _WARM.add(name)  # once, even when it fails
     t0 = time.perf_counter()
-    from hetflow.solvers.anytime import reporting
-
     try:
         with reporting(None):  # the warm-up's progress is nobody's business
             if callable(caps.warm_up):
